@@ -1,0 +1,78 @@
+"""The one place that touches the host SDK's internals.
+
+Checked against futu-api and moomoo-api 9.6.5608, 10.5.6508 and 10.11.7108 (the same code in
+both packages; moomoo's modules live under ``moomoo.`` instead of ``futu.``).  We use:
+
+- ``OpenContextBase._get_sync_query_processor(pack, unpack)`` and ``get_sync_conn_id()``: the
+  path every synchronous SDK method takes, so the host's encryption, JSON/protobuf format,
+  serial numbers, timeouts, reconnects and locking all apply to our requests;
+- ``<sdk>.common.utils.pack_pb_req(message, proto_id, conn_id)``: the host's framing;
+- ``<sdk>.common.utils.ProtobufMap.created_protobuf_map``: the table from protocol id to reply
+  class that the host's receive loop decodes with.  SDKs before 10.6 have no entry for 3235, so
+  a reply would be dropped as undecodable; we add our class.  Where the SDK has its own entry we
+  leave it: the native method and the shim then share one decoding, and ``decode_reply`` reads
+  either class (same field names).
+"""
+
+import sys
+from typing import Any, Dict, Tuple
+
+from ._codes import BuybackQuery
+from ._errors import BuybacksError, HostUnsupported
+from ._messages import response_class
+from ._protocol import PROTO_ID, RET_ERROR, RET_OK, build_request, decode_reply
+
+SDK_PACKAGES = ("futu", "moomoo")
+
+
+def sdk_package_of(ctx: Any) -> str:
+    """``"futu"`` or ``"moomoo"``: the SDK whose ``OpenQuoteContext`` ``ctx`` is."""
+    for klass in type(ctx).__mro__:
+        root = klass.__module__.partition(".")[0]
+        if root in SDK_PACKAGES:
+            return root
+    raise HostUnsupported(
+        f"{type(ctx).__name__} is not a futu-api or moomoo-api OpenQuoteContext")
+
+
+def sdk_utils(package: str) -> Any:
+    """The SDK's ``common.utils`` module (already imported by the SDK itself)."""
+    return sys.modules.get(package + ".common.utils") or __import__(
+        package + ".common.utils", fromlist=["pack_pb_req"])
+
+
+def has_reply_class(package: str) -> bool:
+    """Whether the SDK's receive loop can decode replies to protocol 3235 (native or ours)."""
+    return sdk_utils(package).ProtobufMap.created_protobuf_map.get(PROTO_ID) is not None
+
+
+def register_reply_class(package: str) -> bool:
+    """Teach the SDK to decode replies to 3235 if it cannot yet.  True if we added our class."""
+    table: Dict[int, Any] = sdk_utils(package).ProtobufMap.created_protobuf_map
+    if table.get(PROTO_ID) is not None:
+        return False
+    table[PROTO_ID] = response_class(PROTO_ID)()
+    return True
+
+
+def _unpack(response: Any) -> Tuple[int, str, Any]:
+    try:
+        return RET_OK, "", decode_reply(response)
+    except BuybacksError as exc:
+        return RET_ERROR, str(exc), None
+
+
+def request(ctx: Any, query: BuybackQuery) -> Tuple[int, Any]:
+    """Send one validated query through ``ctx``'s own request machinery; ``(ret, data or msg)``."""
+    package = sdk_package_of(ctx)
+    register_reply_class(package)
+    pack_pb_req = sdk_utils(package).pack_pb_req
+
+    def pack(conn_id: int) -> Any:
+        return pack_pb_req(build_request(query), PROTO_ID, conn_id)
+
+    processor = ctx._get_sync_query_processor(pack, _unpack)
+    ret, msg, data = processor(conn_id=ctx.get_sync_conn_id())
+    if ret != RET_OK:
+        return RET_ERROR, msg
+    return RET_OK, data

@@ -1,0 +1,67 @@
+"""Protocol 3235 without I/O: build the request message, decode the reply into ``(ret, data)``.
+
+Everything here takes and returns values (messages, bytes, frames); sockets, serial numbers,
+encryption and retries belong to the SDK (through ``_host.py``) or to the simulator.
+"""
+
+from typing import Any, Dict
+
+from ._codes import END_KEY, BuybackQuery
+from ._errors import ServerError, TransportError
+from ._frames import empty_frame, vendor_frame
+from ._messages import PROTO_BUYBACKS, request_class, response_class
+from ._schema import A, HK
+
+RET_OK = 0
+RET_ERROR = -1
+
+PROTO_ID = PROTO_BUYBACKS
+
+BuybackResult = Dict[str, Any]  # {"next_key": str, "hk_buy_back_list": DataFrame, "a_buy_back_list": DataFrame}
+
+
+def build_request(query: BuybackQuery) -> Any:
+    """The ``Qot_GetCorporateActionsBuybacks.Request`` for a validated query."""
+    request = request_class(PROTO_ID)()
+    c2s = request.c2s
+    c2s.security.market = query.security.market
+    c2s.security.code = query.security.symbol
+    if query.next_key is not None:
+        c2s.nextKey = query.next_key
+    if query.num is not None:
+        c2s.num = query.num
+    return request
+
+
+def decode_reply(response: Any) -> BuybackResult:
+    """Turn a ``Response`` message (ours, or the SDK's own class) into the method's data dict.
+
+    Raises :class:`ServerError` with OpenD's message when ``retType`` is not 0.
+    """
+    if response.retType != RET_OK:
+        message = response.retMsg or (
+            f"OpenD answered protocol {PROTO_ID} with retType {response.retType} and no message")
+        raise ServerError(message, response.retType,
+                          response.errCode if response.HasField("errCode") else None)
+    s2c = response.s2c
+    return {
+        "next_key": s2c.nextKey if s2c.HasField("nextKey") else END_KEY,
+        HK.key: vendor_frame(getattr(s2c, HK.list_field), HK),
+        A.key: vendor_frame(getattr(s2c, A.list_field), A),
+    }
+
+
+def decode_reply_bytes(body: bytes) -> BuybackResult:
+    """Parse a protobuf-encoded ``Response`` body and decode it (see :func:`decode_reply`)."""
+    response = response_class(PROTO_ID)()
+    try:
+        response.ParseFromString(bytes(body))
+    except Exception as exc:  # protobuf raises DecodeError, or RuntimeWarning-derived errors on upb
+        raise TransportError(f"reply to protocol {PROTO_ID} is not a valid Response: {exc}") from exc
+    return decode_reply(response)
+
+
+def end_of_pages() -> BuybackResult:
+    """The result for ``next_key="-1"``: nothing more to fetch, so nothing is sent."""
+    return {"next_key": END_KEY, HK.key: empty_frame(HK), A.key: empty_frame(A)}
+

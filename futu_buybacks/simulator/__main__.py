@@ -1,0 +1,48 @@
+"""``python -m futu_buybacks.simulator``: serve a dataset on OpenD's protocol until Ctrl-C."""
+
+import argparse
+import logging
+import sys
+import time
+from typing import List, Optional
+
+from ._dataset import SAMPLE, Dataset
+from ._server import Simulator
+
+
+def _rate(text: str) -> tuple:
+    count, _, seconds = text.partition("/")
+    return int(count), float(seconds)
+
+
+def main(argv: Optional[List[str]] = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m futu_buybacks.simulator",
+                                     description="Offline OpenD serving share-buyback records (protocol 3235).")
+    parser.add_argument("--host", default="127.0.0.1", help="address to bind (default: loopback only)")
+    parser.add_argument("--port", type=int, default=11111, help="TCP port (default 11111, 0 = any free port)")
+    parser.add_argument("--data", default=str(SAMPLE), help="JSON Lines dataset (default: the bundled sample)")
+    parser.add_argument("--rate", type=_rate, default=None, metavar="N/SECONDS",
+                        help="refuse requests beyond N per SECONDS, as OpenD does (e.g. 30/30)")
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+    if args.host not in ("127.0.0.1", "localhost", "::1"):
+        print(f"WARNING: binding {args.host}: the simulator is reachable from other machines "
+              "(it has no authentication)", file=sys.stderr)
+    try:
+        dataset = Dataset.load(args.data)
+    except (OSError, ValueError) as exc:
+        parser.error(f"cannot load --data: {exc}")
+    with Simulator(dataset, args.host, args.port, rate_limit=args.rate) as sim:
+        codes = len(dataset.records)
+        print(f"futu-buybacks simulator listening on {sim.host}:{sim.port} "
+              f"({codes} codes from {args.data}); Ctrl-C to stop", flush=True)
+        try:
+            while True:
+                time.sleep(3600)
+        except KeyboardInterrupt:
+            pass
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

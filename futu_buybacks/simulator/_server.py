@@ -1,0 +1,309 @@
+"""A TCP server speaking OpenD's wire protocol, enough for the SDK and protocol 3235.
+
+It answers InitConnect (1001), GetGlobalState (1002), KeepAlive (1004) and
+Qot_GetCorporateActionsBuybacks (3235) in the format of the request (protobuf or JSON), pages
+by ``nextKey``, answers unknown codes and protocols with an error reply, can enforce the
+vendor's rate limit, and can be told to misbehave (:meth:`Simulator.inject`).
+"""
+
+import collections
+import itertools
+import logging
+import random
+import socket
+import socketserver
+import threading
+import time
+from dataclasses import dataclass
+from typing import Any, Callable, Deque, Dict, List, Optional, Tuple
+
+from .._codes import MARKET_NAMES
+from .._messages import (PROTO_BUYBACKS, PROTO_GLOBAL_STATE, PROTO_INIT_CONNECT, PROTO_KEEP_ALIVE,
+                         request_class, response_class)
+from .._schema import SCHEMA_BY_MARKET
+from ._dataset import Dataset, record_to_item
+from ._wire import FrameError, FrameReader, decode_body, encode_body, encode_frame
+
+log = logging.getLogger("futu_buybacks.simulator")
+
+#: What :meth:`Simulator.inject` can make the server do to a request.
+FAULTS = ("error", "delay", "drop", "garbage", "bad_sha1", "silence", "frequency")
+FREQUENCY_MESSAGE = "请求频率太高，请稍后再试 (request frequency limit exceeded: 30 per 30 seconds)"
+#: OpenD releases that first answered protocol 3235 (the SDK release 10.6 came with it).
+SERVER_VERSION = 1006
+
+
+@dataclass
+class Fault:
+    kind: str
+    proto_id: Optional[int] = PROTO_BUYBACKS
+    delay: float = 0.0
+    message: str = "simulated server error"
+
+
+class _Handler(socketserver.BaseRequestHandler):
+    def handle(self) -> None:
+        self.server.simulator._serve_connection(self.request)  # type: ignore[attr-defined]
+
+
+class _TCPServer(socketserver.ThreadingTCPServer):
+    daemon_threads = True
+    allow_reuse_address = True
+
+
+class Simulator:
+    """An offline OpenD for tests, demos and notebooks.
+
+    >>> with Simulator() as sim:                     # port 0: the OS picks a free port
+    ...     ctx = OpenQuoteContext(host=sim.host, port=sim.port)
+
+    ``rate_limit=(30, 30.0)`` refuses requests to 3235 beyond 30 in any 30 s, as OpenD does;
+    ``buybacks=False`` plays an OpenD too old to know protocol 3235.
+    """
+
+    def __init__(self, dataset: Optional[Dataset] = None, host: str = "127.0.0.1", port: int = 0, *,
+                 rate_limit: Optional[Tuple[int, float]] = None, buybacks: bool = True,
+                 server_version: int = SERVER_VERSION, clock: Callable[[], float] = time.monotonic):
+        self.dataset = dataset if dataset is not None else Dataset.sample()
+        self.rate_limit = rate_limit
+        self.buybacks = buybacks
+        self.server_version = server_version
+        self._address = (host, port)
+        self._clock = clock
+        self._server: Optional[_TCPServer] = None
+        self._thread: Optional[threading.Thread] = None
+        self._lock = threading.Lock()
+        self._faults: Deque[Fault] = collections.deque()
+        self._chaos: Dict[str, float] = {}
+        self._random = random.Random(0)
+        self._window: Deque[float] = collections.deque()
+        self._conn_ids = itertools.count(1)
+        self._sockets: List[socket.socket] = []
+        self.requests: collections.Counter = collections.Counter()  # proto id -> requests received
+        self.refused = 0  # requests to 3235 refused for frequency
+
+    # ---- life cycle -------------------------------------------------------------------------
+    def start(self) -> "Simulator":
+        server = _TCPServer(self._address, _Handler)
+        server.simulator = self  # type: ignore[attr-defined]
+        self._server = server
+        self._address = server.server_address[:2]
+        self._thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05},
+                                        name="futu-buybacks-simulator", daemon=True)
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        """Stop listening and close every client connection (the port can be reused)."""
+        if self._server is None:
+            return
+        self._server.shutdown()
+        self._server.server_close()
+        with self._lock:
+            for sock in self._sockets:
+                _close(sock)
+            self._sockets.clear()
+        self._server = None
+
+    def __enter__(self) -> "Simulator":
+        return self.start() if self._server is None else self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.stop()
+
+    @property
+    def host(self) -> str:
+        return self._address[0]
+
+    @property
+    def port(self) -> int:
+        return self._address[1]
+
+    # ---- misbehaviour -----------------------------------------------------------------------
+    def inject(self, kind: str, times: int = 1, proto_id: Optional[int] = PROTO_BUYBACKS,
+               delay: float = 0.0, message: str = "simulated server error") -> None:
+        """Misbehave on the next ``times`` requests of ``proto_id`` (None: any protocol).
+
+        ``error``: error reply with ``message``; ``delay``: answer after ``delay`` seconds;
+        ``drop``: close the connection; ``garbage``: a body that is not a valid reply;
+        ``bad_sha1``: a valid reply with a wrong SHA1; ``silence``: never answer;
+        ``frequency``: refuse as OpenD does past its rate limit.
+        """
+        if kind not in FAULTS:
+            raise ValueError(f"fault must be one of {FAULTS}, got {kind!r}")
+        with self._lock:
+            self._faults.extend(Fault(kind, proto_id, delay, message) for _ in range(times))
+
+    def chaos(self, seed: int = 0, **rates: float) -> None:
+        """Misbehave at random on requests to 3235, e.g. ``chaos(frequency=0.1, drop=0.02)``."""
+        unknown = set(rates) - set(FAULTS)
+        if unknown:
+            raise ValueError(f"unknown faults {sorted(unknown)}; choose from {FAULTS}")
+        with self._lock:
+            self._chaos = dict(rates)
+            self._random = random.Random(seed)
+
+    def _next_fault(self, proto_id: int) -> Optional[Fault]:
+        with self._lock:
+            for fault in self._faults:
+                if fault.proto_id in (None, proto_id):
+                    self._faults.remove(fault)
+                    return fault
+            if proto_id == PROTO_BUYBACKS:
+                for kind, rate in self._chaos.items():
+                    if self._random.random() < rate:
+                        return Fault(kind)
+        return None
+
+    def _over_rate_limit(self) -> bool:
+        if self.rate_limit is None:
+            return False
+        limit, window = self.rate_limit
+        now = self._clock()
+        with self._lock:
+            while self._window and now - self._window[0] >= window:
+                self._window.popleft()
+            if len(self._window) >= limit:
+                return True
+            self._window.append(now)
+            return False
+
+    # ---- serving ----------------------------------------------------------------------------
+    def _serve_connection(self, sock: socket.socket) -> None:
+        with self._lock:
+            self._sockets.append(sock)
+        state = {"conn_id": next(self._conn_ids)}
+        reader = FrameReader()
+        try:
+            while True:
+                data = sock.recv(65536)
+                if not data:
+                    return
+                for frame in reader.feed(data):
+                    if not self._answer(sock, state, frame):
+                        return
+        except FrameError as exc:
+            log.warning("closing connection: %s", exc)
+        except OSError:
+            pass
+        finally:
+            _close(sock)
+            with self._lock:
+                if sock in self._sockets:
+                    self._sockets.remove(sock)
+
+    def _answer(self, sock: socket.socket, state: Dict[str, Any], frame: Any) -> bool:
+        """Reply to one frame; False when the connection must close."""
+        with self._lock:
+            self.requests[frame.proto_id] += 1
+        fault = self._next_fault(frame.proto_id)
+        if fault is not None:
+            if fault.kind == "drop":
+                return False
+            if fault.kind == "silence":
+                return True
+            if fault.kind == "delay":
+                time.sleep(fault.delay)
+        if frame.proto_id == PROTO_BUYBACKS and self.buybacks and self._over_rate_limit():
+            fault = Fault("frequency")
+        if fault is not None and fault.kind == "garbage":
+            body = b"\xff\xff\xff\xff not a protobuf message"
+            sock.sendall(encode_frame(frame.proto_id, frame.fmt, frame.serial, body))
+            return True
+        if fault is not None and fault.kind in ("error", "frequency"):
+            message = FREQUENCY_MESSAGE if fault.kind == "frequency" else fault.message
+            if fault.kind == "frequency":
+                with self._lock:
+                    self.refused += 1
+            reply = _error(frame.proto_id, message)
+        else:
+            reply = self._reply(state, frame)
+        body = encode_body(frame.fmt, reply)
+        sha1 = b"\x00" * 20 if fault is not None and fault.kind == "bad_sha1" else None
+        sock.sendall(encode_frame(frame.proto_id, frame.fmt, frame.serial, body, sha1))
+        return True
+
+    def _reply(self, state: Dict[str, Any], frame: Any) -> Any:
+        handlers = {PROTO_INIT_CONNECT: self._init_connect, PROTO_GLOBAL_STATE: self._global_state,
+                    PROTO_KEEP_ALIVE: self._keep_alive}
+        if self.buybacks:
+            handlers[PROTO_BUYBACKS] = self._buybacks
+        handler = handlers.get(frame.proto_id)
+        if handler is None:
+            return _error(frame.proto_id, f"unknown protocol {frame.proto_id}")
+        try:
+            request = decode_body(frame.fmt, frame.body, request_class(frame.proto_id))
+        except Exception as exc:
+            return _error(frame.proto_id, f"invalid request body: {exc}")
+        return handler(state, request)
+
+    def _init_connect(self, state: Dict[str, Any], request: Any) -> Any:
+        reply = _ok(PROTO_INIT_CONNECT)
+        s2c = reply.s2c
+        s2c.serverVer = self.server_version
+        s2c.loginUserID = 10_000_001
+        s2c.connID = state["conn_id"]
+        s2c.connAESKey = "0123456789ABCDEF"
+        s2c.keepAliveInterval = 10
+        return reply
+
+    def _global_state(self, state: Dict[str, Any], request: Any) -> Any:
+        reply = _ok(PROTO_GLOBAL_STATE)
+        s2c = reply.s2c
+        s2c.marketHK = s2c.marketUS = s2c.marketSH = s2c.marketSZ = s2c.marketHKFuture = 0
+        s2c.qotLogined = s2c.trdLogined = True
+        s2c.serverVer = self.server_version
+        s2c.serverBuildNo = 1
+        s2c.time = int(time.time())
+        s2c.connID = state["conn_id"]
+        return reply
+
+    def _keep_alive(self, state: Dict[str, Any], request: Any) -> Any:
+        reply = _ok(PROTO_KEEP_ALIVE)
+        reply.s2c.time = int(time.time())
+        return reply
+
+    def _buybacks(self, state: Dict[str, Any], request: Any) -> Any:
+        c2s = request.c2s
+        market = MARKET_NAMES.get(c2s.security.market)
+        if market is None:
+            return _error(PROTO_BUYBACKS, "buyback data is only available for HK and A-share securities")
+        code = f"{market}.{c2s.security.code}"
+        num = c2s.num if c2s.HasField("num") else 10
+        if not 1 <= num <= 50:
+            return _error(PROTO_BUYBACKS, f"num out of range (1~50): {num}")
+        try:
+            rows, next_key = self.dataset.page(code, c2s.nextKey if c2s.HasField("nextKey") else None, num)
+        except KeyError:
+            return _error(PROTO_BUYBACKS, f"unknown stock {code}")
+        except ValueError as exc:
+            return _error(PROTO_BUYBACKS, str(exc))
+        reply = _ok(PROTO_BUYBACKS)
+        items = getattr(reply.s2c, SCHEMA_BY_MARKET[market].list_field)
+        for row in rows:
+            record_to_item(row, items.add())
+        reply.s2c.nextKey = next_key
+        return reply
+
+
+def _ok(proto_id: int) -> Any:
+    reply = response_class(proto_id)()
+    reply.retType = 0
+    return reply
+
+
+def _error(proto_id: int, message: str) -> Any:
+    # Every OpenD Response shares fields 1..3 (retType, retMsg, errCode); the 3235 class serves
+    # to encode an error for any protocol, including ones we do not know.
+    reply = response_class(PROTO_BUYBACKS)()
+    reply.retType = -1
+    reply.retMsg = message
+    return reply
+
+
+def _close(sock: socket.socket) -> None:
+    try:
+        sock.shutdown(socket.SHUT_RDWR)
+    except OSError:
+        pass
+    sock.close()

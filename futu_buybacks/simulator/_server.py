@@ -80,6 +80,7 @@ class Simulator:
         self._conn_ids = itertools.count(1)
         self._sockets: List[socket.socket] = []
         self.requests: collections.Counter = collections.Counter()  # proto id -> requests received
+        self.formats: collections.Counter = collections.Counter()   # body format -> requests received
         self.refused = 0  # requests to 3235 refused for frequency
 
     # ---- life cycle -------------------------------------------------------------------------
@@ -196,6 +197,7 @@ class Simulator:
         """Reply to one frame; False when the connection must close."""
         with self._lock:
             self.requests[frame.proto_id] += 1
+            self.formats[frame.fmt] += 1
         fault = self._next_fault(frame.proto_id)
         if fault is not None:
             if fault.kind == "drop":

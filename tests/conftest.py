@@ -1,0 +1,81 @@
+"""Shared fixtures: the simulator on 127.0.0.1 port 0, the installed SDKs, frame comparison."""
+
+import importlib
+import importlib.util
+import logging
+
+import pandas as pd
+import pytest
+
+from futu_buybacks.simulator import Simulator
+
+#: SDK packages importable in this environment ("futu", "moomoo").
+SDKS = [name for name in ("futu", "moomoo") if importlib.util.find_spec(name) is not None]
+
+
+def sdk_version(package: str) -> tuple:
+    module = importlib.import_module(package)
+    text = getattr(module, "__version__", "0")
+    return tuple(int(part) for part in text.split(".")[:2])
+
+
+def has_native(package: str) -> bool:
+    """Whether this SDK ships get_corporate_actions_buybacks itself (10.6 and later)."""
+    return sdk_version(package) >= (10, 6)
+
+
+def assert_same_frame(left: pd.DataFrame, right: pd.DataFrame) -> None:
+    """Same columns, order, dtypes, values and NaN placement."""
+    assert list(left.columns) == list(right.columns)
+    assert left.dtypes.to_dict() == right.dtypes.to_dict()
+    pd.testing.assert_frame_equal(left, right, check_exact=True)
+    assert left.equals(right)
+
+
+def assert_same_result(left, right) -> None:
+    """Two ``(ret, data)`` results are identical, frames included."""
+    assert left[0] == right[0]
+    if isinstance(left[1], str) or isinstance(right[1], str):
+        assert left[1] == right[1]
+        return
+    assert set(left[1]) == set(right[1]) == {"next_key", "hk_buy_back_list", "a_buy_back_list"}
+    assert left[1]["next_key"] == right[1]["next_key"]
+    for key in ("hk_buy_back_list", "a_buy_back_list"):
+        assert_same_frame(left[1][key], right[1][key])
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _quiet_sdk_logs():
+    for name in ("FTLog", "futu", "moomoo"):
+        logging.getLogger(name).setLevel(logging.WARNING)
+    yield
+
+
+@pytest.fixture(scope="session")
+def simulator():
+    """One simulator for the session (tests that misbehave it use their own)."""
+    with Simulator() as sim:
+        yield sim
+
+
+@pytest.fixture(params=SDKS or [pytest.param(None, marks=pytest.mark.skip(reason="no SDK installed"))])
+def sdk(request):
+    """Each installed SDK's top-level module (futu, moomoo), with the shim installed."""
+    import futu_buybacks
+    module = importlib.import_module(request.param)
+    futu_buybacks.install()
+    return module
+
+
+def shim_context_class(sdk):
+    """``OpenQuoteContext`` with the shim first in the MRO, so SDKs with a native method use ours."""
+    import futu_buybacks
+    return type("ShimQuoteContext", (futu_buybacks.BuybacksMixin, sdk.OpenQuoteContext), {})
+
+
+@pytest.fixture
+def ctx(sdk, simulator):
+    """A real OpenQuoteContext (shim first in its MRO) connected to the simulator over TCP."""
+    context = shim_context_class(sdk)(host=simulator.host, port=simulator.port)
+    yield context
+    context.close()

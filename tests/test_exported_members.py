@@ -1,0 +1,22 @@
+import futu_buybacks
+import futu_buybacks.simulator
+
+
+def test_public_names():
+    assert sorted(futu_buybacks.__all__) == sorted([
+        "BuybacksError", "BuybacksMixin", "HostUnsupported", "InstallReport", "InvalidArgument",
+        "RET_ERROR", "RET_OK", "ServerError", "TransportError", "get_corporate_actions_buybacks",
+        "install", "uninstall",
+    ])
+    for name in futu_buybacks.__all__:
+        assert getattr(futu_buybacks, name) is not None
+
+
+def test_simulator_public_names():
+    assert sorted(futu_buybacks.simulator.__all__) == sorted([
+        "FAULTS", "FREQUENCY_MESSAGE", "Dataset", "Simulator", "synthetic_dataset", "synthetic_records",
+    ])
+
+
+def test_ret_codes_match_the_sdk_convention():
+    assert (futu_buybacks.RET_OK, futu_buybacks.RET_ERROR) == (0, -1)

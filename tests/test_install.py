@@ -1,0 +1,75 @@
+"""install(): before or after the SDK import, idempotent, native kept unless forced; uninstall()."""
+
+import subprocess
+import sys
+import textwrap
+
+import pytest
+
+import futu_buybacks
+
+from conftest import SDKS, has_native
+
+pytestmark = pytest.mark.skipif(not SDKS, reason="no SDK installed")
+
+
+def run(code: str) -> str:
+    result = subprocess.run([sys.executable, "-c", textwrap.dedent(code)], capture_output=True, text=True,
+                            timeout=120)
+    assert result.returncode == 0, result.stderr[-3000:]
+    return result.stdout.strip().splitlines()[-1]
+
+
+@pytest.mark.parametrize("sdk", SDKS)
+@pytest.mark.parametrize("order", ["install-first", "sdk-first"])
+def test_install_before_or_after_the_sdk_import(sdk, order):
+    expected = "native" if has_native(sdk) else "patched"
+    line = run(f"""
+        import importlib
+        first = {order!r} == "install-first"
+        if not first: importlib.import_module({sdk!r})
+        import futu_buybacks
+        report = futu_buybacks.install()
+        assert report[{sdk!r}] == ("deferred" if first else {expected!r}), report
+        from {sdk} import *
+        from futu_buybacks.simulator import Simulator
+        with Simulator() as sim:
+            ctx = OpenQuoteContext(host=sim.host, port=sim.port)
+            ret, data = ctx.get_corporate_actions_buybacks("HK.00700", num=3)
+            ctx.close()
+        print(ret, len(data["hk_buy_back_list"]), futu_buybacks.install()[{sdk!r}])
+    """)
+    assert line == f"0 3 {expected}"
+
+
+@pytest.mark.parametrize("sdk", SDKS)
+def test_install_is_idempotent_and_force_replaces_the_native(sdk):
+    import importlib
+    module = importlib.import_module(sdk)
+    cls = module.OpenQuoteContext
+    futu_buybacks.uninstall()  # start from the SDK as shipped
+    original = cls.__dict__.get("get_corporate_actions_buybacks")
+    assert not getattr(original, "__futu_buybacks__", False)
+    try:
+        first = futu_buybacks.install()[sdk]
+        assert futu_buybacks.install()[sdk] == first
+        if original is None:
+            assert first == "patched"
+            assert cls.get_corporate_actions_buybacks is futu_buybacks.get_corporate_actions_buybacks
+        else:
+            assert first == "native" and cls.__dict__["get_corporate_actions_buybacks"] is original
+            assert futu_buybacks.install(force=True)[sdk] == "forced"
+            assert cls.get_corporate_actions_buybacks is futu_buybacks.get_corporate_actions_buybacks
+            assert futu_buybacks.install()[sdk] == "forced"
+        futu_buybacks.uninstall()
+        assert cls.__dict__.get("get_corporate_actions_buybacks") is original
+    finally:
+        futu_buybacks.uninstall()
+        futu_buybacks.install()
+
+
+def test_report_names_every_sdk():
+    report = futu_buybacks.install()
+    assert set(report) == {"futu", "moomoo"}
+    assert set(report.values()) <= {"patched", "native", "forced", "deferred", "absent"}
+    assert "futu:" in str(report)

@@ -12,7 +12,7 @@ needed at run time, and the same bytes work on protobuf 3.20 through 7.x.
 """
 
 import pkgutil
-from functools import lru_cache
+from functools import cache
 from typing import Any, Type
 
 from google.protobuf import descriptor_pb2, descriptor_pool
@@ -41,7 +41,7 @@ def descriptor_set() -> descriptor_pb2.FileDescriptorSet:
     return descriptor_pb2.FileDescriptorSet.FromString(data)
 
 
-@lru_cache(maxsize=None)
+@cache
 def _pool() -> descriptor_pool.DescriptorPool:
     pool = descriptor_pool.DescriptorPool()
     for file_proto in descriptor_set().file:
@@ -56,7 +56,7 @@ def _class_for(descriptor: Any) -> Type[Any]:
     return _factory.MessageFactory(descriptor.file.pool).GetPrototype(descriptor)  # protobuf 3.20
 
 
-@lru_cache(maxsize=None)
+@cache
 def message_class(full_name: str) -> Type[Any]:
     """The message class for a full name such as ``"Qot_GetCorporateActionsBuybacks.Response"``."""
     return _class_for(_pool().FindMessageTypeByName(full_name))

@@ -10,7 +10,7 @@ from ._codes import END_KEY, BuybackQuery
 from ._errors import ServerError, TransportError
 from ._frames import empty_frame, vendor_frame
 from ._messages import PROTO_BUYBACKS, request_class, response_class
-from ._schema import A, HK
+from ._schema import HK, A
 
 RET_OK = 0
 RET_ERROR = -1

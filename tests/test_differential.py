@@ -17,7 +17,7 @@ from hypothesis import strategies as st
 import futu_buybacks
 from futu_buybacks._frames import oracle_frame
 from futu_buybacks._messages import response_class
-from futu_buybacks._schema import A, FRAMES, HK
+from futu_buybacks._schema import FRAMES, HK, A
 
 from conftest import SDKS, assert_same_frame, assert_same_result, has_native
 from fakes import fake_context

@@ -1,6 +1,5 @@
 """The real futu-api / moomoo-api OpenQuoteContext over TCP against the simulator."""
 
-import importlib
 
 import pytest
 from google.protobuf import __version__ as protobuf_version

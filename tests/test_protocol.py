@@ -10,7 +10,7 @@ from futu_buybacks._errors import ServerError, TransportError
 from futu_buybacks._frames import empty_frame, oracle_frame, vendor_frame
 from futu_buybacks._messages import request_class, response_class
 from futu_buybacks._protocol import build_request, decode_reply, decode_reply_bytes, end_of_pages
-from futu_buybacks._schema import A, FRAMES, HK
+from futu_buybacks._schema import FRAMES, HK, A
 from futu_buybacks.simulator import synthetic_records
 from futu_buybacks.simulator._dataset import record_to_item
 

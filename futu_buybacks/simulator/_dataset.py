@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Dict, Iterable, List, Mapping, Optional, Tuple, Union
 
 from .._codes import END_KEY, parse_code
-from .._schema import A, HK, SCHEMA_BY_MARKET
+from .._schema import HK, SCHEMA_BY_MARKET, A
 
 Record = Dict[str, object]
 SAMPLE = Path(__file__).with_name("sample_buybacks.jsonl")

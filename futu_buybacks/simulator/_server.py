@@ -18,8 +18,14 @@ from dataclasses import dataclass
 from typing import Any, Callable, Deque, Dict, List, Optional, Tuple
 
 from .._codes import MARKET_NAMES
-from .._messages import (PROTO_BUYBACKS, PROTO_GLOBAL_STATE, PROTO_INIT_CONNECT, PROTO_KEEP_ALIVE,
-                         request_class, response_class)
+from .._messages import (
+    PROTO_BUYBACKS,
+    PROTO_GLOBAL_STATE,
+    PROTO_INIT_CONNECT,
+    PROTO_KEEP_ALIVE,
+    request_class,
+    response_class,
+)
 from .._schema import SCHEMA_BY_MARKET
 from ._dataset import Dataset, record_to_item
 from ._wire import FrameError, FrameReader, decode_body, encode_body, encode_frame

@@ -1,0 +1,38 @@
+"""The documented example, verbatim plus install(), prints the documented table."""
+
+import os
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from conftest import SDKS
+
+DOCS = Path(__file__).resolve().parents[1] / "docs"
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def test_example_is_the_vendor_example_plus_one_line():
+    lines = (DOCS / "example.py").read_text(encoding="utf-8").splitlines()
+    assert lines[0].startswith("import futu_buybacks; futu_buybacks.install()")
+    assert lines[1:4] == ["from futu import *", "import pandas as pd",
+                          "quote_ctx = OpenQuoteContext(host='127.0.0.1', port=11111)"]
+
+
+@pytest.mark.skipif("futu" not in SDKS, reason="the documented example imports futu")
+def test_example_prints_the_documented_table():
+    env = dict(os.environ, FUTU_BUYBACKS_PORT=str(free_port()))
+    result = subprocess.run([sys.executable, str(DOCS / "run_example.py")], capture_output=True, text=True,
+                            env=env, timeout=120)
+    assert result.returncode == 0, result.stderr[-2000:]
+    expected = [line.split() for line in (DOCS / "example_output.txt").read_text(encoding="utf-8").splitlines()]
+    printed = [line.split() for line in result.stdout.splitlines()]
+    start = printed.index(expected[0])
+    assert printed[start:start + len(expected)] == expected

@@ -1,12 +1,17 @@
 """The one place that touches the host SDK's internals.
 
-Checked against futu-api and moomoo-api 9.6.5608, 10.5.6508 and 10.11.7108 (the same code in
-both packages; moomoo's modules live under ``moomoo.`` instead of ``futu.``).  We use:
+Checked against futu-api 9.6.5608, 10.5.6508, 10.11.7108 and moomoo-api 9.6.5608, 10.11.7108
+(moomoo's modules live under ``moomoo.`` instead of ``futu.``).  The SDKs differ inside: moomoo-api
+9.6 still has the older network manager, whose ``pack_pb_req`` returns 3 values instead of 5 and
+whose processor sends differently; we only hand ``pack_pb_req``'s result to the SDK's own
+processor, so both generations work unchanged.  We use:
 
 - ``OpenContextBase._get_sync_query_processor(pack, unpack)`` and ``get_sync_conn_id()``: the
   path every synchronous SDK method takes, so the host's encryption, JSON/protobuf format,
   serial numbers, timeouts, reconnects and locking all apply to our requests;
 - ``<sdk>.common.utils.pack_pb_req(message, proto_id, conn_id)``: the host's framing;
+- ``OpenContextBase.__host`` / ``__port`` (name-mangled): the OpenD address, to share one rate
+  limiter per OpenD;
 - ``<sdk>.common.utils.ProtobufMap.created_protobuf_map``: the table from protocol id to reply
   class that the host's receive loop decodes with.  SDKs before 10.6 have no entry for 3235, so
   a reply would be dropped as undecodable; we add our class.  Where the SDK has its own entry we
@@ -39,6 +44,13 @@ def sdk_utils(package: str) -> Any:
     """The SDK's ``common.utils`` module (already imported by the SDK itself)."""
     return sys.modules.get(package + ".common.utils") or __import__(
         package + ".common.utils", fromlist=["pack_pb_req"])
+
+
+def opend_address(ctx: Any) -> Any:
+    """``(host, port)`` the context talks to (name-mangled attributes of OpenContextBase)."""
+    host = getattr(ctx, "_OpenContextBase__host", None)
+    port = getattr(ctx, "_OpenContextBase__port", None)
+    return (host, port) if host is not None else id(ctx)
 
 
 def has_reply_class(package: str) -> bool:

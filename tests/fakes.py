@@ -15,9 +15,10 @@ class FakeOpenD:
 
     def processor(self, pack, unpack):
         def run(**kwargs):
-            ret, msg, packet, proto_id, serial = pack(**kwargs)
+            ret, msg, packet, *_ = pack(**kwargs)  # 5 values; 3 in moomoo-api 9.x
             assert ret == RET_OK, msg
             frame = FrameReader().feed(bytes(packet))[0]
+            proto_id = frame.proto_id
             assert frame.sha1_ok and len(packet) == HEADER_SIZE + len(frame.body)
             self.sent.append(request_class(proto_id).FromString(frame.body).c2s)
             if self.host_error:
@@ -28,7 +29,9 @@ class FakeOpenD:
 
 def fake_context(mocker, sdk):
     """An ``OpenQuoteContext`` of module ``sdk`` that never connects; requests go to a FakeOpenD."""
-    ctx = sdk.OpenQuoteContext.__new__(sdk.OpenQuoteContext)
+    # a subclass without __del__: moomoo-api 9.x closes in __del__, which needs a connected context
+    cls = type("UnconnectedQuoteContext", (sdk.OpenQuoteContext,), {"__del__": lambda self: None})
+    ctx = cls.__new__(cls)
     opend = FakeOpenD()
     mocker.patch.object(ctx, "_get_sync_query_processor", side_effect=opend.processor, create=True)
     mocker.patch.object(ctx, "get_sync_conn_id", return_value=0, create=True)

@@ -4,9 +4,10 @@ import futu_buybacks.simulator
 
 def test_public_names():
     assert sorted(futu_buybacks.__all__) == sorted([
-        "BuybacksError", "BuybacksMixin", "HostUnsupported", "InstallReport", "InvalidArgument",
-        "RET_ERROR", "RET_OK", "ServerError", "TransportError", "get_corporate_actions_buybacks",
-        "install", "uninstall",
+        "BuybackTables", "BuybacksError", "BuybacksMixin", "Cache", "HostUnsupported", "InstallReport",
+        "InvalidArgument", "RET_ERROR", "RET_OK", "RateLimiter", "ServerError", "TransportError",
+        "default_cache_path", "get_corporate_actions_buybacks", "install", "load_buybacks", "uninstall",
+        "with_timestamps",
     ])
     for name in futu_buybacks.__all__:
         assert getattr(futu_buybacks, name) is not None

@@ -1,0 +1,202 @@
+"""Bulk loading: every record of many codes, under the rate limit, through the cache.
+
+``load_buybacks(codes, ...)`` validates the codes, fetches what the cache lacks (a full fetch
+for new or stale codes, one page for fresh ones, the rest of an interrupted fetch), and returns
+tidy frames read back from the cache together with a per-code error report.
+"""
+
+import datetime as dt
+import importlib
+import socket
+import time
+import warnings
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Dict, Iterable, List, Optional, Union
+
+import pandas as pd
+
+from ._cache import Cache, default_cache_path
+from ._codes import END_KEY, parse_code
+from ._errors import BuybacksError, TransportError
+from ._host import opend_address
+from ._paging import iter_pages, page_fetcher
+from ._ratelimit import VENDOR_RATE, Rate, RateLimiter, shared_limiter
+from ._schema import HK, SCHEMA_BY_MARKET, A
+from ._tidy import tidy_frame
+
+DEFAULT_MAX_AGE = dt.timedelta(days=7)
+DEFAULT_FRESH_FOR = dt.timedelta(hours=1)
+
+
+@dataclass
+class BuybackTables:
+    """What :func:`load_buybacks` returns."""
+
+    hk_buy_back_list: pd.DataFrame
+    a_buy_back_list: pd.DataFrame
+    errors: Dict[str, str] = field(default_factory=dict)   # code -> why it failed
+    requests: int = 0                                       # requests sent to OpenD in this call
+
+    @property
+    def ok(self) -> bool:
+        return not self.errors
+
+
+def load_buybacks(codes: Iterable[str], ctx: Any = None, *, host: str = "127.0.0.1", port: int = 11111,
+                  sdk: Optional[str] = None, num: int = 50, rate: Rate = VENDOR_RATE,
+                  limiter: Optional[RateLimiter] = None,
+                  cache: Union[bool, str, Path, Cache, None] = True, full: bool = False,
+                  max_age: Optional[dt.timedelta] = DEFAULT_MAX_AGE,
+                  fresh_for: dt.timedelta = DEFAULT_FRESH_FOR, progress: Optional[bool] = None,
+                  retries: int = 2, clock: Callable[[], float] = time.time) -> BuybackTables:
+    """Every buyback record of ``codes``, as tidy frames, plus the codes that failed and why.
+
+    - ``ctx``: an ``OpenQuoteContext`` to use; else one is opened on ``host``/``port`` with
+      ``sdk`` (``"futu"`` or ``"moomoo"``; the installed one by default) and closed at the end.
+    - ``rate``: requests/seconds allowed, shared by every loader in the process talking to the
+      same OpenD (``limiter`` to pass your own).
+    - ``cache``: True for the per-user cache file, a path, a :class:`Cache`, or False/None for
+      memory only.  Cached codes cost one request when their newest records are known; ``full``
+      refetches everything, as happens by itself to codes fully fetched longer than ``max_age`` ago;
+      codes checked less than ``fresh_for`` ago cost nothing (rerunning a notebook cell, or a
+      job after a crash, does not ask again for what it just stored).
+    - ``progress``: a progress bar (tqdm; the notebook widget under Jupyter); None shows it only
+      when there is more than one code.
+
+    An interrupted call (Ctrl-C, a killed process) loses nothing: every page is committed as it
+    arrives, and the next call resumes where it stopped.
+    """
+    wanted: List[str] = []
+    errors: Dict[str, str] = {}
+    for raw in codes:
+        try:
+            code = str(parse_code(raw))
+        except BuybacksError as exc:
+            errors[str(raw)] = str(exc)
+            continue
+        if code not in wanted:
+            wanted.append(code)
+    store = _open_cache(cache)
+    own_ctx = ctx is None and bool(wanted)
+    if own_ctx:
+        ctx = open_context(host, port, sdk)
+    try:
+        if limiter is None:
+            limiter = shared_limiter(opend_address(ctx) if ctx is not None else (host, port), rate)
+        loader = _Loader(store, page_fetcher(ctx) if ctx is not None else None, limiter, num, retries, clock)
+        bar = _progress_bar(len(wanted), progress)
+        try:
+            for code in wanted:
+                if bar is not None:
+                    bar.set_postfix_str(code, refresh=False)
+                error = loader.load(code, full=full, max_age=max_age, fresh_for=fresh_for)
+                if error:
+                    errors[code] = error
+                if bar is not None:
+                    bar.update(1)
+        finally:
+            if bar is not None:
+                bar.close()
+        return BuybackTables(tidy_frame(HK, store.rows(HK, wanted)), tidy_frame(A, store.rows(A, wanted)),
+                             errors, loader.requests)
+    finally:
+        if own_ctx:
+            ctx.close()
+        if not isinstance(cache, Cache):
+            store.close()
+
+
+class _Loader:
+    def __init__(self, cache: Cache, fetch: Any, limiter: RateLimiter, num: int, retries: int,
+                 clock: Callable[[], float]):
+        self.cache, self.fetch, self.limiter = cache, fetch, limiter
+        self.num, self.retries, self.clock = num, retries, clock
+        self.requests = 0
+
+    def _count(self) -> None:
+        self.requests += 1
+
+    def load(self, code: str, *, full: bool, max_age: Optional[dt.timedelta],
+             fresh_for: dt.timedelta) -> Optional[str]:
+        """Bring ``code`` up to date in the cache; the error message if it failed."""
+        state = self.cache.state(code)
+        now = self.clock()
+        stale = (state is not None and state.full_at is not None and max_age is not None
+                 and now - state.full_at > max_age.total_seconds())
+        if full or state is None or stale or (not state.complete and state.resume_key is None):
+            self.cache.start_full(code, now)
+            return self._pages(code, start_key=None, full=True)
+        if not state.complete:                      # an interrupted full fetch: finish it
+            return self._pages(code, start_key=state.resume_key, full=True)
+        if state.checked_at is not None and now - state.checked_at < fresh_for.total_seconds():
+            return None
+        return self._pages(code, start_key=None, full=False, known=self.cache.identities(code))
+
+    def _pages(self, code: str, *, start_key: Optional[str], full: bool, known: Optional[set] = None) -> Optional[str]:
+        schema = SCHEMA_BY_MARKET[code[:2]]
+        try:
+            for _key, data in iter_pages(self.fetch, code, num=self.num, start_key=start_key,
+                                         limiter=self.limiter, retries=self.retries, on_request=self._count):
+                records = data[schema.key].to_dict("records")
+                self.cache.store_page(code, records, next_key=data["next_key"], full=full, now=self.clock())
+                if known is not None and data["next_key"] != END_KEY and _reaches_known(schema, records, known):
+                    return None
+        except BuybacksError as exc:
+            return getattr(exc, "message", str(exc))
+        except OverflowError as exc:  # a value beyond SQLite's 64-bit integers
+            return f"value out of range for the cache: {exc}"
+        return None
+
+
+def _reaches_known(schema: Any, records: List[dict], known: set) -> bool:
+    from ._cache import _clean, record_identity
+    for record in records:
+        clean = {k: _clean(v) for k, v in record.items()}
+        for column in schema.columns:
+            if column.kind == "int" and clean.get(column.name) is not None:
+                clean[column.name] = int(clean[column.name])
+        if record_identity(schema, clean) in known:
+            return True
+    return False
+
+
+def _open_cache(cache: Union[bool, str, Path, Cache, None]) -> Cache:
+    if isinstance(cache, Cache):
+        return cache
+    if cache is True:
+        return Cache(default_cache_path())
+    if not cache:
+        return Cache(":memory:")
+    return Cache(cache)
+
+
+def open_context(host: str, port: int, sdk: Optional[str] = None) -> Any:
+    """An ``OpenQuoteContext`` on ``host:port`` with the shim installed.
+
+    Checks first that something listens there: the SDK's constructor would otherwise retry
+    forever.  Raises :class:`TransportError` naming the address and how to start the simulator.
+    """
+    from ._shim import install
+    name = sdk or next((n for n in ("futu", "moomoo") if importlib.util.find_spec(n)), None)
+    if name is None:
+        raise TransportError("neither futu-api nor moomoo-api is installed: pip install futu-buybacks[futu]")
+    try:
+        with socket.create_connection((host, port), timeout=5):
+            pass
+    except OSError as exc:
+        raise TransportError(
+            f"cannot reach OpenD at {host}:{port} ({exc.strerror or exc}). Start OpenD, or the simulator: "
+            f"python -m futu_buybacks.simulator --port {port}") from None
+    install()
+    module = importlib.import_module(name)
+    return module.OpenQuoteContext(host=host, port=port)
+
+
+def _progress_bar(total: int, progress: Optional[bool]) -> Any:
+    if progress is False or (progress is None and total <= 1):
+        return None
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # tqdm.auto warns when ipywidgets is missing, then falls back
+        from tqdm.auto import tqdm
+    return tqdm(total=total, unit="code", desc="buybacks", leave=True)

@@ -1,0 +1,101 @@
+"""A thread-safe sliding-window rate limiter, shared per OpenD address.
+
+OpenD allows 30 requests to protocol 3235 per 30 seconds per account, counted over a sliding
+window of arrivals.  ``acquire()`` waits exactly as long as the window requires: never less
+(no refusals), never more (no idle time the window did not impose).  The margin (2% of the
+period by default, 0.6 s on 30 s) absorbs the difference between when we ask and when OpenD
+counts the arrival (network and scheduling jitter).
+
+Two processes on one account share nothing, so give each a share of the budget: two loaders
+on one account run with ``rate="15/30"`` each (see docs/loader.md).
+"""
+
+import collections
+import re
+import threading
+import time
+from typing import Callable, Deque, Dict, Hashable, Tuple, Union
+
+from ._errors import InvalidArgument
+
+#: The vendor's limit for protocol 3235.
+VENDOR_RATE = "30/30"
+DEFAULT_MARGIN = 0.02
+_EPSILON = 1e-6  # clock rounding: a slot this close to free is free (far below the margin)
+
+Rate = Union[str, Tuple[int, float]]
+
+
+def parse_rate(rate: Rate) -> Tuple[int, float]:
+    """``"30/30"`` or ``(30, 30.0)`` -> (requests, seconds)."""
+    if isinstance(rate, str):
+        match = re.fullmatch(r"\s*(\d+)\s*/\s*(\d+(?:\.\d*)?)\s*", rate)
+        if not match:
+            raise InvalidArgument(f"rate must look like '30/30' (requests/seconds), got {rate!r}")
+        count, period = int(match.group(1)), float(match.group(2))
+    else:
+        count, period = int(rate[0]), float(rate[1])
+    if count < 1 or period <= 0:
+        raise InvalidArgument(f"rate needs at least 1 request per a positive period, got {rate!r}")
+    return count, period
+
+
+class RateLimiter:
+    """At most ``count`` acquisitions in any ``period`` (plus margin) seconds.
+
+    ``clock`` and ``sleep`` are injectable so tests run on a fake clock without sleeping.
+    """
+
+    def __init__(self, rate: Rate = VENDOR_RATE, margin: float = DEFAULT_MARGIN,
+                 clock: Callable[[], float] = time.monotonic, sleep: Callable[[float], None] = time.sleep):
+        self.count, self.period = parse_rate(rate)
+        self.margin = margin
+        self.window = self.period * (1.0 + margin)
+        self._clock = clock
+        self._sleep = sleep
+        self._sent: Deque[float] = collections.deque()
+        self._lock = threading.Lock()
+        self.waited = 0.0  # total seconds spent waiting, for reports and benchmarks
+
+    def set_rate(self, rate: Rate) -> None:
+        with self._lock:
+            self.count, self.period = parse_rate(rate)
+            self.window = self.period * (1.0 + self.margin)
+
+    def acquire(self) -> float:
+        """Block until a request may be sent; returns the seconds waited."""
+        waited = 0.0
+        while True:
+            with self._lock:
+                now = self._clock()
+                while self._sent and now - self._sent[0] >= self.window - _EPSILON:
+                    self._sent.popleft()
+                if len(self._sent) < self.count:
+                    self._sent.append(now)
+                    self.waited += waited
+                    return waited
+                delay = self.window - (now - self._sent[0])
+            self._sleep(delay)
+            waited += delay
+
+    def penalize(self, seconds: float) -> None:
+        """OpenD refused for frequency anyway (another client on the account): hold off ``seconds``."""
+        with self._lock:
+            now = self._clock()
+            self._sent.clear()
+            self._sent.extend([now + seconds - self.window] * self.count)
+
+
+_shared: Dict[Hashable, RateLimiter] = {}
+_shared_lock = threading.Lock()
+
+
+def shared_limiter(address: Hashable, rate: Rate = VENDOR_RATE) -> RateLimiter:
+    """The process-wide limiter for one OpenD ``address``; the latest ``rate`` asked for applies."""
+    with _shared_lock:
+        limiter = _shared.get(address)
+        if limiter is None:
+            limiter = _shared[address] = RateLimiter(rate)
+        elif (limiter.count, limiter.period) != parse_rate(rate):
+            limiter.set_rate(rate)
+        return limiter

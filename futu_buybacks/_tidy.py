@@ -1,0 +1,50 @@
+"""Tidy, typed frames for data loaders (separate from the vendor-identical compatibility frames).
+
+One frame per market, a leading ``code`` column, the vendor's column names, and dtypes that do
+not depend on the data: ``Int64`` (nullable) for the vendor's int columns, ``float64`` for its
+floats, ``string`` for its strings; an empty frame has the same dtypes.
+"""
+
+from typing import Any, Dict, Iterable, Sequence
+
+import pandas as pd
+
+from ._schema import HK, A, FrameSchema
+
+#: pandas dtype of each column kind in the tidy frames.
+TIDY_DTYPES = {"int": "Int64", "float": "float64", "str": "string"}
+#: Time zone of each frame's markets, for the ``*_date`` Unix seconds.
+MARKET_ZONES = {HK.key: "Asia/Hong_Kong", A.key: "Asia/Shanghai"}
+
+
+def tidy_dtypes(schema: FrameSchema) -> Dict[str, str]:
+    return {"code": "string", **{c.name: TIDY_DTYPES[c.kind] for c in schema.columns}}
+
+
+def tidy_frame(schema: FrameSchema, rows: Sequence[Sequence[Any]]) -> pd.DataFrame:
+    """A tidy frame from ``(code, *columns)`` rows (None for missing values)."""
+    names = ["code", *schema.names]
+    frame = pd.DataFrame.from_records(list(rows), columns=names, coerce_float=False) if rows else \
+        pd.DataFrame({name: [] for name in names})
+    return frame.astype(tidy_dtypes(schema))
+
+
+def empty_tidy_frame(schema: FrameSchema) -> pd.DataFrame:
+    return tidy_frame(schema, [])
+
+
+def with_timestamps(frame: pd.DataFrame, columns: Iterable[str] = ()) -> pd.DataFrame:
+    """A copy with each ``*_date`` column (Unix seconds) turned into timezone-aware timestamps.
+
+    The zone is the market's: Asia/Hong_Kong for ``hk_buy_back_list``, Asia/Shanghai for
+    ``a_buy_back_list`` (told apart by their columns).  Missing values become ``NaT``.  Pass
+    ``columns`` to convert only some.
+    """
+    zone = MARKET_ZONES[HK.key] if "publ_date" in frame.columns else MARKET_ZONES[A.key]
+    schema = HK if "publ_date" in frame.columns else A
+    targets = list(columns) or [c.name for c in schema.columns if c.kind == "int" and c.name.endswith("_date")]
+    out = frame.copy()
+    for name in targets:
+        seconds = pd.to_numeric(out[name], errors="coerce").astype("float64")
+        out[name] = pd.to_datetime(seconds, unit="s", utc=True).dt.tz_convert(zone)
+    return out

@@ -20,7 +20,7 @@ from ._cache import Cache, default_cache_path
 from ._codes import END_KEY, parse_code
 from ._errors import BuybacksError, TransportError
 from ._host import opend_address
-from ._paging import iter_pages, page_fetcher
+from ._paging import PageError, iter_pages, page_fetcher
 from ._ratelimit import VENDOR_RATE, Rate, RateLimiter, shared_limiter
 from ._schema import HK, SCHEMA_BY_MARKET, A
 from ._tidy import tidy_frame
@@ -78,13 +78,11 @@ def load_buybacks(codes: Iterable[str], ctx: Any = None, *, host: str = "127.0.0
         if code not in wanted:
             wanted.append(code)
     store = _open_cache(cache)
-    own_ctx = ctx is None and bool(wanted)
-    if own_ctx:
-        ctx = open_context(host, port, sdk)
+    connection = _Connection(ctx, host, port, sdk)
     try:
         if limiter is None:
             limiter = shared_limiter(opend_address(ctx) if ctx is not None else (host, port), rate)
-        loader = _Loader(store, page_fetcher(ctx) if ctx is not None else None, limiter, num, retries, clock)
+        loader = _Loader(store, connection, limiter, num, retries, clock)
         bar = _progress_bar(len(wanted), progress)
         try:
             for code in wanted:
@@ -101,16 +99,35 @@ def load_buybacks(codes: Iterable[str], ctx: Any = None, *, host: str = "127.0.0
         return BuybackTables(tidy_frame(HK, store.rows(HK, wanted)), tidy_frame(A, store.rows(A, wanted)),
                              errors, loader.requests)
     finally:
-        if own_ctx:
-            ctx.close()
+        connection.close()
         if not isinstance(cache, Cache):
             store.close()
 
 
+class _Connection:
+    """The context to fetch through: the caller's, or one opened on first need and closed after."""
+
+    def __init__(self, ctx: Any, host: str, port: int, sdk: Optional[str]):
+        self.ctx, self.host, self.port, self.sdk = ctx, host, port, sdk
+        self._own = False
+        self._fetch: Any = None
+
+    def fetch(self, code: str, next_key: Optional[str] = None, num: Optional[int] = None) -> Any:
+        if self._fetch is None:
+            if self.ctx is None:
+                self.ctx, self._own = open_context(self.host, self.port, self.sdk), True
+            self._fetch = page_fetcher(self.ctx)
+        return self._fetch(code, next_key=next_key, num=num)
+
+    def close(self) -> None:
+        if self._own:
+            self.ctx.close()
+
+
 class _Loader:
-    def __init__(self, cache: Cache, fetch: Any, limiter: RateLimiter, num: int, retries: int,
+    def __init__(self, cache: Cache, connection: _Connection, limiter: RateLimiter, num: int, retries: int,
                  clock: Callable[[], float]):
-        self.cache, self.fetch, self.limiter = cache, fetch, limiter
+        self.cache, self.fetch, self.limiter = cache, connection.fetch, limiter
         self.num, self.retries, self.clock = num, retries, clock
         self.requests = 0
 
@@ -142,8 +159,8 @@ class _Loader:
                 self.cache.store_page(code, records, next_key=data["next_key"], full=full, now=self.clock())
                 if known is not None and data["next_key"] != END_KEY and _reaches_known(schema, records, known):
                     return None
-        except BuybacksError as exc:
-            return getattr(exc, "message", str(exc))
+        except PageError as exc:  # this code failed; others go on (an unreachable OpenD propagates)
+            return exc.message
         except OverflowError as exc:  # a value beyond SQLite's 64-bit integers
             return f"value out of range for the cache: {exc}"
         return None

@@ -215,3 +215,14 @@ def test_resume_after_kill_refetches_nothing_stored(sdk, tmp_path):
     # the rerun asks only for pages not stored (plus at most the one in flight when killed)
     assert tables.requests <= 24 - pages_stored + 1
     assert sent_before + tables.requests >= 24
+
+
+def test_warm_cache_needs_no_opend(world, tmp_path):
+    sim, ctx = world
+    path = tmp_path / "c.sqlite3"
+    cold = load_buybacks(CODES, ctx, cache=path, limiter=RateLimiter("1000/1"))
+    sim.stop()  # nothing listens any more
+    warm = load_buybacks(CODES, host=sim.host, port=sim.port, cache=path)
+    assert warm.ok and warm.requests == 0
+    pd.testing.assert_frame_equal(warm.hk_buy_back_list, cold.hk_buy_back_list)
+    pd.testing.assert_frame_equal(warm.a_buy_back_list, cold.a_buy_back_list)

@@ -4,6 +4,7 @@
 #   make matrix   the test suite on every SDK x protobuf x Python x pandas cell (nox + uv)
 #   make lint     ruff
 #   make protos   recompile protos/ into futu_buybacks/_descriptors.pb
+#   make bench    benchmarks against the native method, written to docs/benchmarks.md
 
 PYTHON ?= python3
 VENV := .venv
@@ -13,7 +14,7 @@ BIN := $(VENV)/bin
 MAIN_SDK ?= futu-api==10.11.7108
 export UV_PYTHON_DOWNLOADS := never
 
-.PHONY: demo test matrix lint protos clean
+.PHONY: demo test matrix lint protos bench clean
 
 $(BIN)/.ready: setup.cfg pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -31,7 +32,7 @@ matrix: $(BIN)/.ready
 	$(BIN)/nox --no-error-on-missing-interpreters=false
 
 lint: $(BIN)/.ready
-	$(BIN)/ruff check futu_buybacks tests docs noxfile.py
+	$(BIN)/ruff check futu_buybacks tests docs benchmarks noxfile.py
 
 protos: $(BIN)/.ready
 	$(BIN)/python -m grpc_tools.protoc -Iprotos --include_imports \
@@ -39,3 +40,6 @@ protos: $(BIN)/.ready
 
 clean:
 	rm -rf $(VENV) .nox .pytest_cache .hypothesis
+
+bench: $(BIN)/.ready
+	$(BIN)/python benchmarks/run.py

@@ -7,15 +7,32 @@ moomoo-api version.
     ret, data = quote_ctx.get_corporate_actions_buybacks("HK.00700", num=3)
 """
 
-from ._cache import Cache, default_cache_path
 from ._errors import BuybacksError, HostUnsupported, InvalidArgument, ServerError, TransportError
-from ._loader import BuybackTables, load_buybacks
 from ._protocol import RET_ERROR, RET_OK
-from ._ratelimit import RateLimiter
 from ._shim import BuybacksMixin, InstallReport, get_corporate_actions_buybacks, install, uninstall
-from ._tidy import with_timestamps
 
 __version__ = "0.1.0"
+
+# The loader's names are imported on first use (PEP 562), so `import futu_buybacks` next to an
+# SDK costs only the compatibility method.
+_LAZY = {
+    "BuybackTables": "._loader", "load_buybacks": "._loader", "Cache": "._cache",
+    "default_cache_path": "._cache", "RateLimiter": "._ratelimit", "with_timestamps": "._tidy",
+}
+
+
+def __getattr__(name: str):
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'futu_buybacks' has no attribute {name!r}")
+    import importlib
+    value = getattr(importlib.import_module(module, __name__), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__():
+    return sorted(set(globals()) | set(_LAZY))
 
 __all__ = [
     "BuybacksError",

@@ -115,34 +115,64 @@ def _layout(schema: FrameSchema) -> Dict[str, Tuple[List[int], Any, Tuple[str, .
     return layout
 
 
-def _read_kind(items: Sequence[Any], kind: str, getter: Any,
-               fields: Tuple[str, ...]) -> Tuple[np.ndarray, Dict[int, List[int]]]:
-    """The (columns x rows) array of one kind's raw values, and per column the rows left unset."""
-    n, width = len(items), len(fields)
-    dtype = _ARRAY_DTYPES[kind]
+_CHUNK = 4096  # rows of strings read at a time when pandas packs them into pyarrow buffers
+
+
+def _read_kind(items: Sequence[Any], kind: str, getter: Any, fields: Tuple[str, ...],
+               rows: slice = slice(None)) -> Tuple[np.ndarray, Dict[int, List[int]]]:
+    """The (columns x rows) view of one kind's raw values, and per column the rows left unset."""
+    part = items[rows]
+    n, width = len(part), len(fields)
     try:
-        block = np.fromiter(chain.from_iterable(map(getter, items)), dtype=dtype, count=n * width)
+        block = np.fromiter(chain.from_iterable(map(getter, part)), dtype=_ARRAY_DTYPES[kind], count=n * width)
     except OverflowError:  # an int beyond int64 (a uint64 past 2262): pandas' own rules apply
         raise _Unsupported() from None
     block = block.reshape(n, width)
     # An unset field reads as its default (0, 0.0, ""): only those cells need HasField.
-    rows, columns = np.nonzero(block == ("" if kind == "str" else 0))
+    hits, columns = np.nonzero(block == ("" if kind == "str" else 0))
     missing: Dict[int, List[int]] = {}
-    for row, column in zip(rows.tolist(), columns.tolist()):
-        if not items[row].HasField(fields[column]):
+    for row, column in zip(hits.tolist(), columns.tolist()):
+        if not part[row].HasField(fields[column]):
             missing.setdefault(column, []).append(row)
     return block.T, missing
 
 
-def _string_arrays(block: np.ndarray, dtype: Any) -> List[Any]:
-    """One pandas string array per row of an object block (str / NaN), as pandas would infer them."""
+def _string_columns(items: Sequence[Any], getter: Any, fields: Tuple[str, ...], dtype: Any) -> List[Any]:
+    """Per string column, the pandas array pandas infers (str / NaN), or all-NaN marker None.
+
+    With pyarrow storage the Python strings are packed chunk by chunk, so only one chunk of
+    them is alive at a time; otherwise the strings themselves are the column's storage.
+    """
+    n = len(items)
     cls = dtype.construct_array_type()
-    if getattr(dtype, "storage", None) == "pyarrow":
-        import pyarrow as pa
-        flat = pa.array(block.ravel(), type=pa.large_string(), from_pandas=True)
-        n = block.shape[1]
-        return [cls(flat.slice(i * n, n), dtype=dtype) for i in range(block.shape[0])]
-    return [cls._from_sequence(row, dtype=dtype) for row in block]
+    arrow = getattr(dtype, "storage", None) == "pyarrow"
+    step = _CHUNK if arrow else max(n, 1)
+    pieces: List[List[Any]] = [[] for _ in fields]
+    gaps = [0] * len(fields)
+    for start in range(0, n, step):
+        block, missing = _read_kind(items, "str", getter, fields, slice(start, start + step))
+        for j, rows in missing.items():
+            block[j, rows] = NAN
+            gaps[j] += len(rows)
+        if arrow:
+            import pyarrow as pa
+            flat = pa.array(block.ravel(), type=pa.large_string(), from_pandas=True)
+            width = block.shape[1]
+            for j in range(len(fields)):
+                pieces[j].append(flat.slice(j * width, width))
+        else:
+            for j in range(len(fields)):
+                pieces[j].append(block[j])
+    columns: List[Any] = []
+    for j in range(len(fields)):
+        if gaps[j] == n:
+            columns.append(None)
+        elif arrow:
+            import pyarrow as pa
+            columns.append(cls(pa.chunked_array(pieces[j], type=pa.large_string()).combine_chunks(), dtype=dtype))
+        else:
+            columns.append(cls._from_sequence(np.concatenate(pieces[j]), dtype=dtype))
+    return columns
 
 
 def fast_frame(items: Sequence[Any], schema: FrameSchema) -> pd.DataFrame:
@@ -154,9 +184,16 @@ def fast_frame(items: Sequence[Any], schema: FrameSchema) -> pd.DataFrame:
     inferred = _inferred(_string_option())
     all_missing = np.float64 if inferred["none"] == np.float64 else object
     blocks: List[Tuple[Any, List[int]]] = []
-    floats: List[Tuple[np.ndarray, int]] = []   # int columns with a gap join the float block
+    floats: List[Tuple[np.ndarray, List[int]]] = []   # float columns, and int columns with a gap
     for kind, (positions, getter, fields) in _layout(schema).items():
         if not positions:
+            continue
+        if kind == "str" and inferred["str"] != np.dtype(object):
+            for position, array in zip(positions, _string_columns(items, getter, fields, inferred["str"])):
+                if array is None:
+                    blocks.append((np.full((1, n), NAN, dtype=all_missing), [position]))
+                else:
+                    blocks.append((array, [position]))
             continue
         block, missing = _read_kind(items, kind, getter, fields)
         keep = []
@@ -167,23 +204,18 @@ def fast_frame(items: Sequence[Any], schema: FrameSchema) -> pd.DataFrame:
             elif gaps is not None and kind == "int":
                 column = block[j].astype(np.float64)
                 column[gaps] = NAN
-                floats.append((column, position))
+                floats.append((column[np.newaxis], [position]))
             else:
                 if gaps is not None:
                     block[j, gaps] = NAN
                 keep.append(j)
-        if not keep:
-            continue
-        kept = block[keep] if len(keep) < len(positions) else np.ascontiguousarray(block)
-        kept_positions = [positions[j] for j in keep]
-        if kind == "float":
-            floats.extend(zip(kept, kept_positions))
-        elif kind == "str" and inferred["str"] != np.dtype(object):
-            blocks.extend((array, [p]) for array, p in zip(_string_arrays(kept, inferred["str"]), kept_positions))
-        else:
-            blocks.append((kept, kept_positions))
-    if floats:
-        blocks.append((np.vstack([column for column, _ in floats]), [p for _, p in floats]))
+        if keep:
+            kept = block if len(keep) == len(positions) else block[keep]  # a view when nothing moved
+            (floats if kind == "float" else blocks).append((kept, [positions[j] for j in keep]))
+    if len(floats) == 1:
+        blocks.append(floats[0])
+    elif floats:
+        blocks.append((np.vstack([values for values, _ in floats]), [p for _, places in floats for p in places]))
     return _frame_from_blocks(blocks, _columns(schema, _string_option()), n)
 
 

@@ -15,7 +15,7 @@ import pkgutil
 from functools import cache
 from typing import Any, Type
 
-from google.protobuf import descriptor_pb2, descriptor_pool
+from google.protobuf import descriptor_pool
 from google.protobuf import message_factory as _factory
 
 PROTO_BUYBACKS = 3235
@@ -34,8 +34,9 @@ PACKAGES = {
 DESCRIPTOR_FILE = "_descriptors.pb"
 
 
-def descriptor_set() -> descriptor_pb2.FileDescriptorSet:
+def descriptor_set() -> Any:
     """The shipped ``FileDescriptorSet`` (what ``make protos`` compiled from ``protos/``)."""
+    from google.protobuf import descriptor_pb2  # ~30 ms to import: only when first needed
     data = pkgutil.get_data(__name__.rpartition(".")[0], DESCRIPTOR_FILE)
     assert data is not None, f"{DESCRIPTOR_FILE} is missing from the package"
     return descriptor_pb2.FileDescriptorSet.FromString(data)

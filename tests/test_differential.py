@@ -118,7 +118,7 @@ def shaped_reply(schema, rows, sparse):
             elif field.type == 1:
                 setattr(item, field.name, rng.random() * 1e9)
             else:
-                setattr(item, field.name, 1_775_664_000 - 86_400 * i)
+                setattr(item, field.name, 1_775_664_000 - 86_400 * (i % 10_000))
     return response
 
 

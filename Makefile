@@ -29,7 +29,7 @@ test: $(BIN)/.ready
 	$(BIN)/python -m pytest
 
 matrix: $(BIN)/.ready
-	$(BIN)/nox --no-error-on-missing-interpreters=false
+	$(BIN)/nox --error-on-missing-interpreters
 
 lint: $(BIN)/.ready
 	$(BIN)/ruff check futu_buybacks tests docs benchmarks noxfile.py

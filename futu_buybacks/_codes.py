@@ -49,7 +49,10 @@ class BuybackQuery:
 
 def _show(value: object) -> str:
     text = repr(value)
-    return text if len(text) <= _SHOWN else text[:_SHOWN] + f"...' ({len(value)} chars)"  # type: ignore[arg-type]
+    if len(text) <= _SHOWN:
+        return text
+    size = f"{len(value)} chars" if isinstance(value, str) else f"{len(text)} chars as repr"
+    return f"{text[:_SHOWN]}... ({size})"
 
 
 def parse_code(code: object) -> Security:

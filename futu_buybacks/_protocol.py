@@ -16,6 +16,10 @@ RET_OK = 0
 RET_ERROR = -1
 
 PROTO_ID = PROTO_BUYBACKS
+#: The OpenD / SDK release that added protocol 3235.
+FIRST_RELEASE = "10.6"
+#: Substrings of an error from an OpenD that does not know the protocol.
+_UNKNOWN_PROTOCOL = ("unknown protocol", "unknown proto", "未知协议", "不支持", "not support", "unsupported")
 
 BuybackResult = Dict[str, Any]  # {"next_key": str, "hk_buy_back_list": DataFrame, "a_buy_back_list": DataFrame}
 
@@ -38,9 +42,15 @@ def decode_reply(response: Any) -> BuybackResult:
 
     Raises :class:`ServerError` with OpenD's message when ``retType`` is not 0.
     """
+    if not response.HasField("retType"):
+        # The SDK swallows protobuf's parse error and hands over an empty message.
+        raise TransportError(f"the reply to protocol {PROTO_ID} could not be decoded (corrupt or truncated body)")
     if response.retType != RET_OK:
         message = response.retMsg or (
             f"OpenD answered protocol {PROTO_ID} with retType {response.retType} and no message")
+        if any(hint in message.lower() for hint in _UNKNOWN_PROTOCOL):
+            message += (f" (this OpenD does not know protocol {PROTO_ID}, get_corporate_actions_buybacks: "
+                        f"upgrade OpenD to {FIRST_RELEASE} or later)")
         raise ServerError(message, response.retType,
                           response.errCode if response.HasField("errCode") else None)
     s2c = response.s2c

@@ -1,0 +1,121 @@
+"""Server faults through the real SDK: none raises, none leaves the context unusable."""
+
+import time
+
+import pytest
+
+from futu_buybacks import RET_ERROR, RET_OK
+from futu_buybacks.simulator import Simulator
+
+from conftest import shim_context_class
+
+pytestmark = pytest.mark.e2e
+
+
+def shorten_timeout(ctx, seconds):
+    """The SDK's own request timeout (12 s by default), shortened for the test."""
+    if hasattr(ctx, "_query_timeout"):
+        ctx._query_timeout = seconds
+    else:  # moomoo-api 9.x keeps it on the network manager
+        ctx._net_mgr._sync_req_timeout = seconds
+
+
+@pytest.fixture
+def world(sdk):
+    sim = Simulator().start()
+    ctx = shim_context_class(sdk)(host=sim.host, port=sim.port)
+    ctx.reconnect_interval = 0.3
+    yield sim, ctx
+    ctx.close()
+    sim.stop()
+
+
+def works(ctx, code="HK.00700"):
+    ret, data = ctx.get_corporate_actions_buybacks(code, num=3)
+    return ret == RET_OK and len(data["hk_buy_back_list"]) + len(data["a_buy_back_list"]) == 3
+
+
+def eventually_works(ctx, seconds=20):
+    deadline = time.time() + seconds
+    while time.time() < deadline:
+        if works(ctx):
+            return True
+        time.sleep(0.2)
+    return False
+
+
+def test_error_reply_message_is_passed_through(world):
+    sim, ctx = world
+    sim.inject("error", message="行情权限不足")
+    assert ctx.get_corporate_actions_buybacks("HK.00700") == (RET_ERROR, "行情权限不足")
+    assert works(ctx)
+
+
+def test_connection_dropped_mid_request(world):
+    sim, ctx = world
+    sim.inject("drop")
+    ret, message = ctx.get_corporate_actions_buybacks("HK.00700")
+    assert ret == RET_ERROR and message
+    assert eventually_works(ctx), "the SDK reconnects and the next call succeeds"
+
+
+def test_body_that_is_not_a_reply(world):
+    sim, ctx = world
+    sim.inject("garbage")
+    ret, message = ctx.get_corporate_actions_buybacks("HK.00700")
+    assert ret == RET_ERROR and "could not be decoded" in message
+    assert works(ctx)
+
+
+def test_wrong_sha1(world):
+    sim, ctx = world
+    sim.inject("bad_sha1")
+    ret, message = ctx.get_corporate_actions_buybacks("HK.00700")
+    assert ret == RET_ERROR and "sha" in message.lower()
+    assert eventually_works(ctx)
+
+
+def test_no_reply_returns_within_the_sdk_timeout(world):
+    sim, ctx = world
+    shorten_timeout(ctx, 1.5)
+    sim.inject("silence")
+    start = time.time()
+    ret, message = ctx.get_corporate_actions_buybacks("HK.00700")
+    assert ret == RET_ERROR and "timeout" in message.lower()
+    assert time.time() - start < 1.5 + 3.0
+    assert eventually_works(ctx)
+
+
+def test_opend_restarting(sdk):
+    sim = Simulator().start()
+    ctx = shim_context_class(sdk)(host=sim.host, port=sim.port)
+    ctx.reconnect_interval = 0.3
+    try:
+        assert works(ctx)
+        port = sim.port
+        sim.stop()
+        ret, _ = ctx.get_corporate_actions_buybacks("HK.00700")
+        sim = Simulator(port=port).start()          # back on the same port
+        assert eventually_works(ctx), "the next call after OpenD is back succeeds"
+    finally:
+        ctx.close()
+        sim.stop()
+
+
+def test_opend_too_old_for_protocol_3235(sdk):
+    with Simulator(buybacks=False) as sim:
+        ctx = shim_context_class(sdk)(host=sim.host, port=sim.port)
+        try:
+            ret, message = ctx.get_corporate_actions_buybacks("HK.00700")
+            assert ret == RET_ERROR
+            assert "upgrade OpenD to 10.6 or later" in message and "3235" in message
+            assert ctx.get_global_state()[0] == RET_OK
+        finally:
+            ctx.close()
+
+
+def test_delayed_reply_arrives(world):
+    sim, ctx = world
+    sim.inject("delay", delay=0.5)
+    start = time.time()
+    assert works(ctx) and time.time() - start >= 0.5

@@ -147,6 +147,15 @@ def _string_columns(items: Sequence[Any], getter: Any, fields: Tuple[str, ...], 
     cls = dtype.construct_array_type()
     arrow = getattr(dtype, "storage", None) == "pyarrow"
     step = _CHUNK if arrow else max(n, 1)
+    try:
+        return _pack_strings(items, getter, fields, cls, dtype, arrow, step)
+    except (ValueError, TypeError):  # bytes where a string field was not valid UTF-8
+        raise _Unsupported() from None
+
+
+def _pack_strings(items: Sequence[Any], getter: Any, fields: Tuple[str, ...], cls: Any, dtype: Any,
+                  arrow: bool, step: int) -> List[Any]:
+    n = len(items)
     pieces: List[List[Any]] = [[] for _ in fields]
     gaps = [0] * len(fields)
     for start in range(0, n, step):

@@ -17,9 +17,12 @@ processor, so both generations work unchanged.  We use:
   a reply would be dropped as undecodable; we add our class.  Where the SDK has its own entry we
   leave it: the native method and the shim then share one decoding, and ``decode_reply`` reads
   either class (same field names).
+- ``OpenContextBase._pop_all_req_info`` (repaired, futu-api 9.6.5608 only, see
+  :func:`repair_disconnect_handling`).
 """
 
 import sys
+import threading
 from typing import Any, Dict, Tuple
 
 from ._codes import BuybackQuery
@@ -88,3 +91,44 @@ def request(ctx: Any, query: BuybackQuery) -> Tuple[int, Any]:
     if ret != RET_OK:
         return RET_ERROR, msg
     return RET_OK, data
+
+
+def _pop_all_req_info(self: Any, err: Any) -> None:
+    """What ``OpenContextBase._pop_all_req_info`` does in 10.x: fail every pending request."""
+    with self._lock:
+        for req_info in self._req_map.values():
+            req_info.err = err
+            req_info.msg = err.name
+            if req_info.is_sync:
+                req_info.notify_finish()
+        self._req_map.clear()
+
+
+def repair_disconnect_handling(package: str) -> bool:
+    """Repair a disconnect bug of futu-api 9.6.5608; True if this SDK had it.
+
+    Its ``_pop_all_req_info`` calls ``req_info.is_sync()``, but ``is_sync`` is a property (a
+    bool), so ``on_disconnect`` raises whenever a request is pending: the pending call waits 20 s
+    ("Abnormal event timeout") and the context never reconnects, for every method, not only
+    ours.  We probe the SDK's method on a stand-in object and replace it only if the probe raises
+    that TypeError; 10.x (and moomoo-api 9.6) have the corrected line already.
+    """
+    base = sys.modules.get(f"{package}.common.open_context_base")
+    cls = getattr(base, "OpenContextBase", None)
+    if cls is None or cls.__dict__.get("_pop_all_req_info") is _pop_all_req_info:
+        return False
+    try:
+        probe = cls.__new__(cls)
+        probe._lock = threading.RLock()
+        probe._req_map = {1: base.ReqInfo(proto_id=0, serial_no=0, req_time=0.0, is_sync=True)}
+        err = base.PacketErr.Disconnect
+    except Exception:  # a different SDK layout: leave it alone
+        return False
+    try:
+        cls._pop_all_req_info(probe, err)
+    except TypeError:
+        cls._pop_all_req_info = _pop_all_req_info
+        return True
+    except Exception:  # a different SDK layout: leave it alone
+        return False
+    return False

@@ -46,16 +46,21 @@ def decode_reply(response: Any) -> BuybackResult:
         # The SDK swallows protobuf's parse error and hands over an empty message.
         raise TransportError(f"the reply to protocol {PROTO_ID} could not be decoded (corrupt or truncated body)")
     if response.retType != RET_OK:
-        message = response.retMsg or (
-            f"OpenD answered protocol {PROTO_ID} with retType {response.retType} and no message")
+        message = response.retMsg
+        if isinstance(message, bytes):  # not UTF-8 (upb hands proto2 strings over unchecked)
+            message = message.decode("utf-8", errors="replace")
+        message = message or f"OpenD answered protocol {PROTO_ID} with retType {response.retType} and no message"
         if any(hint in message.lower() for hint in _UNKNOWN_PROTOCOL):
             message += (f" (this OpenD does not know protocol {PROTO_ID}, get_corporate_actions_buybacks: "
                         f"upgrade OpenD to {FIRST_RELEASE} or later)")
         raise ServerError(message, response.retType,
                           response.errCode if response.HasField("errCode") else None)
     s2c = response.s2c
+    next_key = s2c.nextKey if s2c.HasField("nextKey") else END_KEY
+    if not isinstance(next_key, str):  # upb hands over proto2 strings that are not UTF-8 as bytes
+        raise TransportError(f"the reply to protocol {PROTO_ID} could not be decoded (nextKey is not UTF-8)")
     return {
-        "next_key": s2c.nextKey if s2c.HasField("nextKey") else END_KEY,
+        "next_key": next_key,
         HK.key: vendor_frame(getattr(s2c, HK.list_field), HK),
         A.key: vendor_frame(getattr(s2c, A.list_field), A),
     }

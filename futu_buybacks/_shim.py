@@ -79,6 +79,8 @@ def _patch(package: str, force: bool) -> str:
     ctx_class = module.OpenQuoteContext
     current = ctx_class.__dict__.get(METHOD)
     _host.register_reply_class(package)
+    if _host.repair_disconnect_handling(package):
+        log.info("futu_buybacks: repaired %s's reconnect after a disconnect (futu-api 9.6 bug)", package)
     if current is not None and getattr(current, _MARK, False):
         return "forced" if package in _natives else "patched"
     if current is not None and not force:

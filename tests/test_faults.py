@@ -1,10 +1,13 @@
 """Server faults through the real SDK: none raises, none leaves the context unusable."""
 
+import importlib
+import threading
 import time
 
 import pytest
 
 from futu_buybacks import RET_ERROR, RET_OK
+from futu_buybacks._host import repair_disconnect_handling
 from futu_buybacks.simulator import Simulator
 
 from conftest import shim_context_class
@@ -54,8 +57,10 @@ def test_error_reply_message_is_passed_through(world):
 def test_connection_dropped_mid_request(world):
     sim, ctx = world
     sim.inject("drop")
+    start = time.time()
     ret, message = ctx.get_corporate_actions_buybacks("HK.00700")
     assert ret == RET_ERROR and message
+    assert time.time() - start < 5, "the pending call fails at the disconnect, not at a timeout"
     assert eventually_works(ctx), "the SDK reconnects and the next call succeeds"
 
 
@@ -119,3 +124,17 @@ def test_delayed_reply_arrives(world):
     sim.inject("delay", delay=0.5)
     start = time.time()
     assert works(ctx) and time.time() - start >= 0.5
+
+
+def test_disconnect_fails_pending_requests(sdk):
+    """futu-api 9.6.5608 raised here (and so never reconnected); install() repairs it."""
+    base = importlib.import_module(f"{sdk.__name__}.common.open_context_base")
+    if not hasattr(base, "ReqInfo"):  # moomoo-api 9.6's older network stack: nothing to repair
+        assert not repair_disconnect_handling(sdk.__name__)
+        return
+    probe = base.OpenContextBase.__new__(base.OpenContextBase)
+    probe._lock = threading.RLock()
+    pending = base.ReqInfo(proto_id=3235, serial_no=1, req_time=0.0, is_sync=True)
+    probe._req_map = {1: pending}
+    base.OpenContextBase._pop_all_req_info(probe, base.PacketErr.Disconnect)
+    assert pending.event.is_set() and probe._req_map == {}

@@ -23,6 +23,11 @@ def main(argv: Optional[List[str]] = None) -> int:
     parser.add_argument("--data", default=str(SAMPLE), help="JSON Lines dataset (default: the bundled sample)")
     parser.add_argument("--rate", type=_rate, default=None, metavar="N/SECONDS",
                         help="refuse requests beyond N per SECONDS, as OpenD does (e.g. 30/30)")
+    parser.add_argument("--rsa-key", metavar="FILE",
+                        help="the SDK's RSA private key file (SysConfig.set_init_rsa_file): encrypt links "
+                             "of clients that ask for it, as OpenD does")
+    parser.add_argument("--packet-algo", choices=("auto", "ftaes_ecb"), default="auto",
+                        help="AES mode after InitConnect: auto = what the client asks (AES-CBC), or FTAES-ECB")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
     if args.host not in ("127.0.0.1", "localhost", "::1"):
@@ -32,7 +37,19 @@ def main(argv: Optional[List[str]] = None) -> int:
         dataset = Dataset.load(args.data)
     except (OSError, ValueError) as exc:
         parser.error(f"cannot load --data: {exc}")
-    with Simulator(dataset, args.host, args.port, rate_limit=args.rate) as sim:
+    rsa_key = None
+    if args.rsa_key:
+        try:
+            with open(args.rsa_key, encoding="ascii") as handle:
+                rsa_key = handle.read()
+        except (OSError, ValueError) as exc:
+            parser.error(f"cannot read --rsa-key: {exc}")
+    try:
+        simulator = Simulator(dataset, args.host, args.port, rate_limit=args.rate, rsa_key=rsa_key,
+                              packet_algo=args.packet_algo)
+    except ValueError as exc:
+        parser.error(f"--rsa-key: {exc}")
+    with simulator as sim:
         codes = len(dataset.records)
         print(f"futu-buybacks simulator listening on {sim.host}:{sim.port} "
               f"({codes} codes from {args.data}); Ctrl-C to stop", flush=True)

@@ -3,13 +3,16 @@
 It answers InitConnect (1001), GetGlobalState (1002), KeepAlive (1004) and
 Qot_GetCorporateActionsBuybacks (3235) in the format of the request (protobuf or JSON), pages
 by ``nextKey``, answers unknown codes and protocols with an error reply, can enforce the
-vendor's rate limit, and can be told to misbehave (:meth:`Simulator.inject`).
+vendor's rate limit, encrypts links as OpenD does when given the SDK's RSA key file, and
+can be told to misbehave (:meth:`Simulator.inject`).
 """
 
 import collections
+import hashlib
 import itertools
 import logging
 import random
+import secrets
 import socket
 import socketserver
 import threading
@@ -27,6 +30,7 @@ from .._messages import (
     response_class,
 )
 from .._schema import SCHEMA_BY_MARKET
+from ._crypto import ALGO_AES_CBC, ALGO_NONE, PACKET_ALGOS, CryptoError, PacketCipher, RsaKey
 from ._dataset import Dataset, record_to_item
 from ._wire import FrameError, FrameReader, decode_body, encode_body, encode_frame
 
@@ -65,12 +69,18 @@ class Simulator:
 
     ``rate_limit=(30, 30.0)`` refuses requests to 3235 beyond 30 in any 30 s, as OpenD does;
     ``buybacks=False`` plays an OpenD too old to know protocol 3235.
+    ``rsa_key`` (PEM text of the SDK's key file) turns on encryption for clients that ask for
+    it: RSA for InitConnect, then AES-CBC, or FTAES-ECB with ``packet_algo="ftaes_ecb"``.
     """
 
     def __init__(self, dataset: Optional[Dataset] = None, host: str = "127.0.0.1", port: int = 0, *,
                  rate_limit: Optional[Tuple[int, float]] = None, buybacks: bool = True,
                  server_version: int = SERVER_VERSION, clock: Callable[[], float] = time.monotonic,
-                 cache_replies: bool = False):
+                 cache_replies: bool = False, rsa_key: Optional[str] = None, packet_algo: str = "auto"):
+        if packet_algo not in PACKET_ALGOS:
+            raise ValueError(f"packet_algo must be one of {PACKET_ALGOS}, got {packet_algo!r}")
+        self._rsa = RsaKey(rsa_key) if rsa_key is not None else None
+        self.packet_algo = packet_algo
         self.dataset = dataset if dataset is not None else Dataset.sample()
         self.rate_limit = rate_limit
         self.buybacks = buybacks
@@ -91,6 +101,7 @@ class Simulator:
         self.requests: collections.Counter = collections.Counter()  # proto id -> requests received
         self.formats: collections.Counter = collections.Counter()   # body format -> requests received
         self.refused = 0  # requests to 3235 refused for frequency
+        self.encrypted = 0  # requests that arrived encrypted (RSA or AES)
 
     # ---- life cycle -------------------------------------------------------------------------
     def start(self) -> "Simulator":
@@ -182,7 +193,7 @@ class Simulator:
     def _serve_connection(self, sock: socket.socket) -> None:
         with self._lock:
             self._sockets.append(sock)
-        state = {"conn_id": next(self._conn_ids)}
+        state: Dict[str, Any] = {"conn_id": next(self._conn_ids), "cipher": None}
         reader = FrameReader()
         try:
             while True:
@@ -192,7 +203,7 @@ class Simulator:
                 for frame in reader.feed(data):
                     if not self._answer(sock, state, frame):
                         return
-        except FrameError as exc:
+        except (FrameError, CryptoError) as exc:
             log.warning("closing connection: %s", exc)
         except OSError:
             pass
@@ -204,6 +215,7 @@ class Simulator:
 
     def _answer(self, sock: socket.socket, state: Dict[str, Any], frame: Any) -> bool:
         """Reply to one frame; False when the connection must close."""
+        frame = self._open(state, frame)
         with self._lock:
             self.requests[frame.proto_id] += 1
             self.formats[frame.fmt] += 1
@@ -219,9 +231,7 @@ class Simulator:
             fault = Fault("frequency")
         if fault is not None and fault.kind == "garbage":
             body = b"\xff\xff\xff\xff not a protobuf message"
-            sock.sendall(encode_frame(frame.proto_id, frame.fmt, frame.serial, body))
-            return True
-        if fault is not None and fault.kind in ("error", "frequency"):
+        elif fault is not None and fault.kind in ("error", "frequency"):
             message = FREQUENCY_MESSAGE if fault.kind == "frequency" else fault.message
             if fault.kind == "frequency":
                 with self._lock:
@@ -229,9 +239,33 @@ class Simulator:
             body = encode_body(frame.fmt, _error(frame.proto_id, message))
         else:
             body = self._reply_body(state, frame)
-        sha1 = b"\x00" * 20 if fault is not None and fault.kind == "bad_sha1" else None
-        sock.sendall(encode_frame(frame.proto_id, frame.fmt, frame.serial, body, sha1))
+        sha1 = b"\x00" * 20 if fault is not None and fault.kind == "bad_sha1" else hashlib.sha1(body).digest()
+        sock.sendall(encode_frame(frame.proto_id, frame.fmt, frame.serial, self._seal(state, frame, body), sha1))
+        if frame.proto_id == PROTO_INIT_CONNECT and state.get("next_cipher"):
+            state["cipher"] = state.pop("next_cipher")  # every later packet is AES
         return True
+
+    # ---- encryption -------------------------------------------------------------------------
+    def _open(self, state: Dict[str, Any], frame: Any) -> Any:
+        """The frame with its body decrypted (RSA for InitConnect, AES after it)."""
+        if frame.proto_id == PROTO_INIT_CONNECT and self._rsa is not None:
+            try:
+                body = self._rsa.decrypt(frame.body)
+            except CryptoError:
+                return frame  # a client without the key file: plain InitConnect
+            state["rsa"] = True
+        elif frame.proto_id != PROTO_INIT_CONNECT and state["cipher"] is not None:
+            body = state["cipher"].decrypt(frame.body)
+        else:
+            return frame
+        with self._lock:
+            self.encrypted += 1
+        return frame._replace(body=body)
+
+    def _seal(self, state: Dict[str, Any], frame: Any, body: bytes) -> bytes:
+        if frame.proto_id == PROTO_INIT_CONNECT:
+            return self._rsa.encrypt(body) if state.get("next_cipher") else body  # type: ignore[union-attr]
+        return state["cipher"].encrypt(body) if state["cipher"] is not None else body
 
     def _reply_body(self, state: Dict[str, Any], frame: Any) -> bytes:
         if self._reply_cache is None or frame.proto_id != PROTO_BUYBACKS:
@@ -257,13 +291,24 @@ class Simulator:
         return handler(state, request)
 
     def _init_connect(self, state: Dict[str, Any], request: Any) -> Any:
+        algo = request.c2s.packetEncAlgo if request.c2s.HasField("packetEncAlgo") else ALGO_NONE
+        if algo != ALGO_NONE and not state.get("rsa"):
+            message = ("the client asked for an encrypted link but its InitConnect was not encrypted "
+                       "with this simulator's RSA key" if self._rsa is not None else
+                       "the client asked for an encrypted link; start the simulator with an RSA key (--rsa-key)")
+            return _error(PROTO_INIT_CONNECT, message)
+        cbc = algo == ALGO_AES_CBC and self.packet_algo == "auto"
+        cipher = PacketCipher.new(cbc) if algo != ALGO_NONE else None
         reply = _ok(PROTO_INIT_CONNECT)
         s2c = reply.s2c
         s2c.serverVer = self.server_version
         s2c.loginUserID = 10_000_001
         s2c.connID = state["conn_id"]
-        s2c.connAESKey = "0123456789ABCDEF"
+        s2c.connAESKey = cipher.key if cipher is not None else secrets.token_hex(8)
+        if cipher is not None and cipher.iv is not None:
+            s2c.aesCBCiv = cipher.iv
         s2c.keepAliveInterval = 10
+        state["next_cipher"] = cipher
         return reply
 
     def _global_state(self, state: Dict[str, Any], request: Any) -> Any:

@@ -1,0 +1,47 @@
+"""Hypothesis strategies for protocol 3235 replies: sparse fields, empty lists, unicode,
+64-bit extremes, extreme floats."""
+
+from hypothesis import strategies as st
+
+from futu_buybacks._messages import response_class
+from futu_buybacks._schema import FRAMES
+
+Response = response_class(3235)
+
+_VALUES = {
+    "TYPE_UINT64": st.one_of(st.integers(0, 2**64 - 1), st.sampled_from([0, 2**63 - 1, 2**63, 2**64 - 1])),
+    "TYPE_INT64": st.one_of(st.integers(-2**63, 2**63 - 1), st.sampled_from([0, -2**63, 2**63 - 1, 2**53 + 1])),
+    "TYPE_DOUBLE": st.floats(allow_nan=True, allow_infinity=True)
+    | st.sampled_from([0.0, -0.0, 5e-324, 1.7976931348623157e308, float("nan")]),
+    "TYPE_STRING": st.text(max_size=12) | st.sampled_from(["", "普通股", "2026-04-09", "\x00", "🚀"]),
+}
+_TYPE_NAMES = {4: "TYPE_UINT64", 3: "TYPE_INT64", 1: "TYPE_DOUBLE", 9: "TYPE_STRING"}
+
+
+def item_strategy(schema, realistic=False):
+    descriptor = Response.DESCRIPTOR.fields_by_name["s2c"].message_type.fields_by_name[schema.list_field].message_type
+    fields = {}
+    for field in descriptor.fields:
+        values = _VALUES[_TYPE_NAMES[field.type]]
+        if realistic and field.type in (3, 4):  # dates and share counts as OpenD sends them
+            values = st.integers(0, 2**40)
+        fields[field.name] = st.none() | values
+    return st.fixed_dictionaries(fields)
+
+
+@st.composite
+def replies(draw, realistic=False):
+    response = Response()
+    response.retType = 0
+    for schema in FRAMES:
+        if draw(st.booleans()):
+            items = getattr(response.s2c, schema.list_field)
+            for values in draw(st.lists(item_strategy(schema, realistic), max_size=25)):
+                item = items.add()
+                for name, value in values.items():
+                    if value is not None:
+                        setattr(item, name, value)
+    key = draw(st.none() | st.text(max_size=5))
+    if key is not None:
+        response.s2c.nextKey = key
+    return response

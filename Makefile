@@ -5,6 +5,7 @@
 #   make lint     ruff
 #   make protos   recompile protos/ into futu_buybacks/_descriptors.pb
 #   make bench    benchmarks against the native method, written to docs/benchmarks.md
+#   make soak     the long runs: 10,000 fuzz examples per property, a 300-code chaos load
 
 PYTHON ?= python3
 VENV := .venv
@@ -14,7 +15,7 @@ BIN := $(VENV)/bin
 MAIN_SDK ?= futu-api==10.11.7108
 export UV_PYTHON_DOWNLOADS := never
 
-.PHONY: demo test matrix lint protos bench clean
+.PHONY: demo test matrix soak lint protos bench clean
 
 $(BIN)/.ready: setup.cfg pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -27,6 +28,10 @@ demo: $(BIN)/.ready
 
 test: $(BIN)/.ready
 	$(BIN)/python -m pytest
+
+soak: $(BIN)/.ready
+	FUZZ_EXAMPLES=10000 CHAOS_CODES=300 $(BIN)/python -m pytest -q -p no:cacheprovider \
+		tests/test_fuzz.py tests/test_reliability.py::test_chaos_every_record_exactly_once
 
 matrix: $(BIN)/.ready
 	$(BIN)/nox --error-on-missing-interpreters

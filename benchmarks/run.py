@@ -181,8 +181,8 @@ def bench_warm_cache():
         now = time.time()
         with Cache(path) as cache:
             for code in codes:
-                cache.start_full(code, now)
-                cache.store_page(code, synthetic_records(code, 100), next_key="-1", full=True, now=now)
+                since = cache.start_full(code, now)
+                cache.store_page(code, synthetic_records(code, 100), next_key="-1", full_since=since, now=now)
         start = time.perf_counter()
         tables = load_buybacks(codes, host="127.0.0.1", port=9, cache=path, progress=False)
         seconds = time.perf_counter() - start

@@ -97,7 +97,7 @@ class Cache:
         with self._lock:
             self._db.execute("PRAGMA busy_timeout = 60000")
             if self.path != ":memory:":
-                self._db.execute("PRAGMA journal_mode = WAL")
+                _use_wal(self._db)
             self._db.execute("PRAGMA synchronous = NORMAL")
             self._create_tables()
 
@@ -143,15 +143,24 @@ class Cache:
             rows = self._db.execute(f"SELECT identity FROM {_TABLE[schema.key]} WHERE code = ?", (code,))
             return {row[0] for row in rows}
 
-    def start_full(self, code: str, now: float) -> None:
+    def start_full(self, code: str, now: float) -> float:
+        """Record that a full fetch of ``code`` starts at ``now`` (what a resumed fetch goes on from)."""
         with self.transaction() as db:
             db.execute("INSERT INTO codes (code, complete, resume_key, full_started) VALUES (?, 0, NULL, ?) "
                        "ON CONFLICT(code) DO UPDATE SET resume_key = NULL, full_started = excluded.full_started",
                        (code, now))
+        return now
 
-    def store_page(self, code: str, records: Sequence[Mapping[str, Any]], *, next_key: str, full: bool,
-                   now: float) -> int:
-        """Upsert one page's records and the code's progress in one transaction; returns new rows."""
+    def store_page(self, code: str, records: Sequence[Mapping[str, Any]], *, next_key: str,
+                   full_since: Optional[float], now: float) -> int:
+        """Upsert one page's records and the code's progress in one transaction; returns new rows.
+
+        ``full_since`` is the start of the full fetch this page belongs to (None for an
+        incremental refresh).  Its last page deletes the code's rows fetched before that time:
+        the server no longer has them.  The time is the caller's own, not the one stored, so
+        a second process starting a full fetch of the same code cannot make the first one
+        delete rows it fetched itself.
+        """
         schema = SCHEMA_BY_MARKET[code[:2]]
         table = _TABLE[schema.key]
         names = schema.names
@@ -170,14 +179,13 @@ class Cache:
             db.executemany(f"INSERT INTO {table} (code, identity, sort_key, fetched_at, {', '.join(names)}) "
                            f"VALUES ({placeholders}) ON CONFLICT(code, identity) DO UPDATE SET {updates}", rows)
             after = db.execute(f"SELECT COUNT(*) FROM {table} WHERE code = ?", (code,)).fetchone()[0]
-            if full and next_key != "-1":
+            if full_since is not None and next_key != "-1":
                 db.execute("UPDATE codes SET resume_key = ?, checked_at = ? WHERE code = ?", (next_key, now, code))
-            elif full:
-                started = db.execute("SELECT full_started FROM codes WHERE code = ?", (code,)).fetchone()[0]
+            elif full_since is not None:
                 # A completed full fetch makes the cache equal to the server: drop what it did not see.
-                db.execute(f"DELETE FROM {table} WHERE code = ? AND fetched_at < ?", (code, started))
-                db.execute("UPDATE codes SET complete = 1, resume_key = NULL, full_at = full_started, "
-                           "checked_at = ? WHERE code = ?", (now, code))
+                db.execute(f"DELETE FROM {table} WHERE code = ? AND fetched_at < ?", (code, full_since))
+                db.execute("UPDATE codes SET complete = 1, resume_key = NULL, full_at = ?, "
+                           "checked_at = ? WHERE code = ?", (full_since, now, code))
             else:
                 db.execute("UPDATE codes SET checked_at = ? WHERE code = ?", (now, code))
         return after - before
@@ -217,6 +225,22 @@ class _Transaction:
             self.cache._db.execute("ROLLBACK" if exc_type else "COMMIT")
         finally:
             self.cache._lock.release()
+
+
+def _use_wal(db: sqlite3.Connection, patience: float = 60.0) -> None:
+    """Switch the file to WAL (readers never wait for the writer); WAL is stored in the file.
+
+    The switch needs the file to itself and SQLite does not wait for that (no busy handler),
+    so two processes opening a new cache together retry here instead of failing.
+    """
+    deadline = time.monotonic() + patience
+    while db.execute("PRAGMA journal_mode").fetchone()[0].lower() != "wal":
+        try:
+            db.execute("PRAGMA journal_mode = WAL")
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or time.monotonic() > deadline:
+                raise
+            time.sleep(0.02)
 
 
 def _create_private(path: Path) -> None:

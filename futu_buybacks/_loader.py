@@ -142,21 +142,22 @@ class _Loader:
         stale = (state is not None and state.full_at is not None and max_age is not None
                  and now - state.full_at > max_age.total_seconds())
         if full or state is None or stale or (not state.complete and state.resume_key is None):
-            self.cache.start_full(code, now)
-            return self._pages(code, start_key=None, full=True)
+            return self._pages(code, start_key=None, full_since=self.cache.start_full(code, now))
         if not state.complete:                      # an interrupted full fetch: finish it
-            return self._pages(code, start_key=state.resume_key, full=True)
+            return self._pages(code, start_key=state.resume_key, full_since=state.full_started)
         if state.checked_at is not None and now - state.checked_at < fresh_for.total_seconds():
             return None
-        return self._pages(code, start_key=None, full=False, known=self.cache.identities(code))
+        return self._pages(code, start_key=None, full_since=None, known=self.cache.identities(code))
 
-    def _pages(self, code: str, *, start_key: Optional[str], full: bool, known: Optional[set] = None) -> Optional[str]:
+    def _pages(self, code: str, *, start_key: Optional[str], full_since: Optional[float],
+               known: Optional[set] = None) -> Optional[str]:
         schema = SCHEMA_BY_MARKET[code[:2]]
         try:
             for _key, data in iter_pages(self.fetch, code, num=self.num, start_key=start_key,
                                          limiter=self.limiter, retries=self.retries, on_request=self._count):
                 records = data[schema.key].to_dict("records")
-                self.cache.store_page(code, records, next_key=data["next_key"], full=full, now=self.clock())
+                self.cache.store_page(code, records, next_key=data["next_key"], full_since=full_since,
+                                      now=self.clock())
                 if known is not None and data["next_key"] != END_KEY and _reaches_known(schema, records, known):
                     return None
         except PageError as exc:  # this code failed; others go on (an unreachable OpenD propagates)

@@ -102,6 +102,7 @@ class Simulator:
         self.formats: collections.Counter = collections.Counter()   # body format -> requests received
         self.refused = 0  # requests to 3235 refused for frequency
         self.encrypted = 0  # requests that arrived encrypted (RSA or AES)
+        self.faults: collections.Counter = collections.Counter()  # fault kind -> times it happened
 
     # ---- life cycle -------------------------------------------------------------------------
     def start(self) -> "Simulator":
@@ -221,6 +222,8 @@ class Simulator:
             self.formats[frame.fmt] += 1
         fault = self._next_fault(frame.proto_id)
         if fault is not None:
+            with self._lock:
+                self.faults[fault.kind] += 1
             if fault.kind == "drop":
                 return False
             if fault.kind == "silence":

@@ -1,6 +1,7 @@
 """The documented example, verbatim plus install(), prints the documented table."""
 
 import os
+import re
 import socket
 import subprocess
 import sys
@@ -36,3 +37,14 @@ def test_example_prints_the_documented_table():
     printed = [line.split() for line in result.stdout.splitlines()]
     start = printed.index(expected[0])
     assert printed[start:start + len(expected)] == expected
+
+
+def test_reliability_table_names_tests_that_exist():
+    """Every ``test_file.py::test_name`` in docs/reliability.md is a test in that file."""
+    text = (DOCS / "reliability.md").read_text(encoding="utf-8")
+    named = re.findall(r"(test_\w+\.py)::(test_\w+)", text)
+    assert len(named) >= 15
+    tests = Path(__file__).parent
+    missing = [f"{file}::{name}" for file, name in named
+               if f"def {name}(" not in (tests / file).read_text(encoding="utf-8")]
+    assert missing == []

@@ -176,6 +176,8 @@ def _pack_strings(items: Sequence[Any], getter: Any, fields: Tuple[str, ...], cl
     for j in range(len(fields)):
         if gaps[j] == n:
             columns.append(None)
+        elif arrow and len(pieces[j]) == 1:  # up to _CHUNK rows: a zero-copy slice of the one buffer
+            columns.append(cls(pieces[j][0], dtype=dtype))
         elif arrow:
             import pyarrow as pa
             columns.append(cls(pa.chunked_array(pieces[j], type=pa.large_string()).combine_chunks(), dtype=dtype))

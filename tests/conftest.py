@@ -67,6 +67,17 @@ def sdk(request):
     return module
 
 
+def all_pages(ctx, code, num):
+    """Every page of ``code``, each asserted successful."""
+    pages, next_key = [], None
+    while next_key != "-1":
+        ret, data = ctx.get_corporate_actions_buybacks(code, next_key=next_key, num=num)
+        assert ret == 0, data
+        pages.append(data)
+        next_key = data["next_key"]
+    return pages
+
+
 def shim_context_class(sdk):
     """``OpenQuoteContext`` with the shim first in the MRO, so SDKs with a native method use ours."""
     import futu_buybacks

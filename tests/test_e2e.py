@@ -8,22 +8,12 @@ import futu_buybacks
 from futu_buybacks import RET_ERROR, RET_OK
 from futu_buybacks.simulator import Dataset, Simulator, synthetic_records
 
-from conftest import assert_same_result, has_native, shim_context_class
+from conftest import all_pages, assert_same_result, has_native, shim_context_class
 
 pytestmark = pytest.mark.e2e
 
 # The SDKs' own JSON decoding reads FieldDescriptor.label, which protobuf 7 removed.
 JSON_WORKS = int(protobuf_version.split(".")[0]) < 7
-
-
-def all_pages(ctx, code, num):
-    pages, next_key = [], None
-    while next_key != "-1":
-        ret, data = ctx.get_corporate_actions_buybacks(code, next_key=next_key, num=num)
-        assert ret == RET_OK, data
-        pages.append(data)
-        next_key = data["next_key"]
-    return pages
 
 
 def test_documented_rows(ctx):

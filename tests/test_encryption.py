@@ -10,7 +10,7 @@ from futu_buybacks import RET_OK
 from futu_buybacks.simulator import Simulator
 from futu_buybacks.simulator._crypto import PacketCipher
 
-from conftest import assert_same_result, has_native, shim_context_class
+from conftest import all_pages, assert_same_result, has_native, shim_context_class
 
 pytestmark = pytest.mark.e2e
 
@@ -37,23 +37,13 @@ def rsa_sdk(sdk, key_file):
     sys_config.RsaCrypt.CHIPPER = None
 
 
-def pages(ctx, code, num=7):
-    out, next_key = [], None
-    while next_key != "-1":
-        ret, data = ctx.get_corporate_actions_buybacks(code, next_key=next_key, num=num)
-        assert ret == RET_OK, data
-        out.append(data)
-        next_key = data["next_key"]
-    return out
-
-
 @pytest.mark.parametrize("packet_algo", ["auto", "ftaes_ecb"])
 def test_shim_over_an_encrypted_link(rsa_sdk, key_file, packet_algo, caplog):
     caplog.set_level(logging.DEBUG)
     with Simulator(rsa_key=key_file.read_text(), packet_algo=packet_algo) as sim:
         ctx = shim_context_class(rsa_sdk)(host=sim.host, port=sim.port, is_encrypt=True)
         try:
-            got = pages(ctx, "SZ.000001")
+            got = all_pages(ctx, "SZ.000001", 7)
             rows = sum(len(page["a_buy_back_list"]) for page in got)
             assert rows == len(sim.dataset.records["SZ.000001"])
             # every request after InitConnect arrived AES-encrypted

@@ -19,7 +19,8 @@ PROTO_ID = PROTO_BUYBACKS
 #: The OpenD / SDK release that added protocol 3235.
 FIRST_RELEASE = "10.6"
 #: Substrings of an error from an OpenD that does not know the protocol.
-_UNKNOWN_PROTOCOL = ("unknown protocol", "unknown proto", "未知协议", "不支持", "not support", "unsupported")
+_UNKNOWN_PROTOCOL = ("unknown protocol", "unknown proto", "未知协议", "不支持的协议", "unsupported protocol",
+                     "protocol not supported")
 
 BuybackResult = Dict[str, Any]  # {"next_key": str, "hk_buy_back_list": DataFrame, "a_buy_back_list": DataFrame}
 

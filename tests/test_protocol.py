@@ -110,6 +110,23 @@ def test_error_reply_without_message_still_says_something():
         decode_reply(response)
 
 
+@pytest.mark.parametrize("message, hint", [("unknown protocol 3235", True), ("未知协议", True),
+                                           ("该市场不支持回购查询", False), ("unknown stock HK.99999", False)])
+def test_only_an_unknown_protocol_gets_the_upgrade_hint(message, hint):
+    response = Response()
+    response.retType = -1
+    response.retMsg = message
+    with pytest.raises(ServerError) as info:
+        decode_reply(response)
+    assert str(info.value).startswith(message)
+    assert ("upgrade OpenD to 10.6 or later" in str(info.value)) == hint
+
+
+def test_a_reply_the_sdk_could_not_parse_is_a_decode_error():
+    with pytest.raises(TransportError, match="could not be decoded"):
+        decode_reply(Response())  # what the SDK hands over after swallowing a parse error
+
+
 def test_decode_bytes_rejects_garbage():
     with pytest.raises(TransportError, match="not a valid Response"):
         decode_reply_bytes(b"\xff\xff\xff\xff garbage")

@@ -98,8 +98,13 @@ def test_opend_restarting(sdk):
     try:
         assert works(ctx)
         port = sim.port
+        # While OpenD is down the SDK makes a call wait for the reconnect, without end unless
+        # a connect timeout is set (its public setting, in every version checked).
+        ctx.set_sync_query_connect_timeout(1.0)
         sim.stop()
-        ret, _ = ctx.get_corporate_actions_buybacks("HK.00700")
+        start = time.time()
+        ret, message = ctx.get_corporate_actions_buybacks("HK.00700")
+        assert ret == RET_ERROR and message and time.time() - start < 1.0 + 3.0
         sim = Simulator(port=port).start()          # back on the same port
         assert eventually_works(ctx), "the next call after OpenD is back succeeds"
     finally:

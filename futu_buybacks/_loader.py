@@ -25,6 +25,10 @@ from ._ratelimit import VENDOR_RATE, Rate, RateLimiter, shared_limiter
 from ._schema import HK, SCHEMA_BY_MARKET, A
 from ._tidy import tidy_frame
 
+#: How long a context the loader opened itself waits for OpenD to come back after losing it.
+RECONNECT_PATIENCE = 120.0
+#: What the SDK answers when that wait is over (``set_sync_query_connect_timeout``).
+_CONNECT_TIMEOUT = "Connect timeout"
 DEFAULT_MAX_AGE = dt.timedelta(days=7)
 DEFAULT_FRESH_FOR = dt.timedelta(hours=1)
 
@@ -116,8 +120,15 @@ class _Connection:
         if self._fetch is None:
             if self.ctx is None:
                 self.ctx, self._own = open_context(self.host, self.port, self.sdk), True
+                # The SDK would wait without end for an OpenD that went away; ours waits this long.
+                self.ctx.set_sync_query_connect_timeout(RECONNECT_PATIENCE)
             self._fetch = page_fetcher(self.ctx)
-        return self._fetch(code, next_key=next_key, num=num)
+        ret, data = self._fetch(code, next_key=next_key, num=num)
+        if self._own and data == _CONNECT_TIMEOUT:  # OpenD went away and did not come back in time
+            raise TransportError(
+                f"lost OpenD at {self.host}:{self.port} and it did not come back within "
+                f"{RECONNECT_PATIENCE:.0f} s; what was fetched is cached, run again to finish")
+        return ret, data
 
     def close(self) -> None:
         if self._own:

@@ -226,3 +226,41 @@ def test_warm_cache_needs_no_opend(world, tmp_path):
     assert warm.ok and warm.requests == 0
     pd.testing.assert_frame_equal(warm.hk_buy_back_list, cold.hk_buy_back_list)
     pd.testing.assert_frame_equal(warm.a_buy_back_list, cold.a_buy_back_list)
+
+
+def test_opend_gone_for_good_ends_the_run_with_a_message(sdk, tmp_path, monkeypatch):
+    """A context the loader opened waits a bounded time for OpenD to come back, then the run
+    stops with a message (CLI exit 3); what was fetched stays cached and a rerun finishes."""
+    import threading
+
+    from futu_buybacks import _loader
+    from futu_buybacks._errors import TransportError
+    monkeypatch.setattr(_loader, "RECONNECT_PATIENCE", 1.0)
+    codes = [f"HK.{i:05d}" for i in range(1, 9)]
+    dataset = synthetic_dataset(codes, 120)  # 3 pages each
+    path = tmp_path / "c.sqlite3"
+    sim = Simulator(dataset).start()
+    port = sim.port
+    for _ in range(100):
+        sim.inject("delay", delay=0.02)
+
+    def stop_after_six_requests():
+        while sim.requests[3235] < 6:
+            time.sleep(0.005)
+        sim.stop()
+    stopper = threading.Thread(target=stop_after_six_requests)
+    stopper.start()
+    start = time.time()
+    with pytest.raises(TransportError, match=f"lost OpenD at 127.0.0.1:{port} .* run again to finish"):
+        load_buybacks(codes, host=sim.host, port=port, sdk=sdk.__name__, cache=path,
+                      limiter=RateLimiter("1000/1"), progress=False)
+    assert time.time() - start < 20
+    stopper.join()
+    with Cache(path) as cache:
+        stored = len(cache.rows(HK, codes))
+    assert stored >= 4 * 50
+    with Simulator(dataset, port=port) as back:
+        tables = load_buybacks(codes, host=back.host, port=port, sdk=sdk.__name__, cache=path,
+                               limiter=RateLimiter("1000/1"), progress=False)
+    assert tables.ok and tables.requests <= 24 - stored // 50 + 1
+    assert_matches_dataset(tables, dataset, codes)

@@ -1,5 +1,6 @@
 """The simulator's exposure and robustness, and what the package refuses to do."""
 
+import importlib
 import re
 import socket
 import subprocess
@@ -24,6 +25,20 @@ def closed_by_peer(sock, timeout=5.0):
         return sock.recv(1024) == b""
     except ConnectionResetError:
         return True
+
+
+def assert_still_serving(sim):
+    """A new client is served after whatever the last one did."""
+    if not SDKS:
+        with socket.create_connection((sim.host, sim.port)):
+            return
+    sdk = importlib.import_module(SDKS[0])
+    futu_buybacks.install()
+    ctx = sdk.OpenQuoteContext(host=sim.host, port=sim.port)
+    try:
+        assert ctx.get_corporate_actions_buybacks("HK.00700", num=1)[0] == RET_OK
+    finally:
+        ctx.close()
 
 
 def test_binds_loopback_by_default():
@@ -63,19 +78,6 @@ def test_garbage_from_a_client_is_survived(garbage):
             except (socket.timeout, ConnectionResetError):
                 pass
         assert_still_serving(sim)
-
-
-def assert_still_serving(sim):
-    if not SDKS:
-        with socket.create_connection((sim.host, sim.port)):
-            return
-    sdk = __import__(SDKS[0])
-    futu_buybacks.install()
-    ctx = sdk.OpenQuoteContext(host=sim.host, port=sim.port)
-    try:
-        assert ctx.get_corporate_actions_buybacks("HK.00700", num=1)[0] == RET_OK
-    finally:
-        ctx.close()
 
 
 def test_codes_are_validated_before_any_query_or_request(tmp_path):

@@ -12,11 +12,12 @@ import nox
 nox.options.default_venv_backend = "uv"
 nox.options.error_on_missing_interpreters = True
 
-# (name, python, SDK requirement, protobuf, pandas, extra environment)
+# (name, python, SDK requirement, protobuf, pandas (and pyarrow), extra environment)
 CELLS = [
     ("futu-9.6-pb3.20-py3.9-pd2.2", "3.9", "futu-api==9.6.5608", "protobuf==3.20.3", "pandas==2.2.*", {}),
     ("futu-10.5-pbnewest-py3.11-pdnewest", "3.11", "futu-api==10.5.6508", "protobuf", "pandas", {}),
-    ("futu-10.11-pb6-py3.10-pd2.3-native-json", "3.10", "futu-api==10.11.7108", "protobuf==6.*", "pandas==2.3.*", {}),
+    ("futu-10.11-pb6-py3.10-pd2.3-pyarrow-native-json", "3.10", "futu-api==10.11.7108", "protobuf==6.*",
+     "pandas==2.3.* pyarrow", {}),
     ("futu-10.11-pbnewest-py3.13-native", "3.13", "futu-api==10.11.7108", "protobuf", "pandas", {}),
     ("moomoo-9.6-pb3.20-py3.10-pd2.2", "3.10", "moomoo-api==9.6.5608", "protobuf==3.20.3", "pandas==2.2.*", {}),
     ("moomoo-10.11-pbnewest-py3.12-native", "3.12", "moomoo-api==10.11.7108", "protobuf", "pandas", {}),
@@ -43,8 +44,9 @@ def interpreter(version: str) -> str:
     [nox.param(interpreter(py), sdk, pb, pd, env, id=name) for name, py, sdk, pb, pd, env in CELLS],
 )
 def tests(session: nox.Session, sdk: str, protobuf: str, pandas: str, env: dict) -> None:
-    session.install("-e", ".[test]", sdk, protobuf, pandas)
-    session.run("python", "-c", "import google.protobuf, pandas, sys; from google.protobuf.internal "
-                "import api_implementation as a; print('python', sys.version.split()[0], 'protobuf', "
-                "google.protobuf.__version__, a.Type(), 'pandas', pandas.__version__)", env=env)
+    session.install("-e", ".[test]", sdk, protobuf, *pandas.split())
+    session.run("python", "-c", "import google.protobuf, pandas, sys, importlib.util as u; from "
+                "google.protobuf.internal import api_implementation as a; print('python', sys.version.split()[0], "
+                "'protobuf', google.protobuf.__version__, a.Type(), 'pandas', pandas.__version__, 'pyarrow', "
+                "u.find_spec('pyarrow') is not None)", env=env)
     session.run("python", "-m", "pytest", "-q", "-p", "no:cacheprovider", *session.posargs, env=env)

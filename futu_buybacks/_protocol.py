@@ -8,7 +8,7 @@ from typing import Any, Dict
 
 from ._codes import END_KEY, BuybackQuery
 from ._errors import ServerError, TransportError
-from ._frames import empty_frame, vendor_frame
+from ._frames import empty_frame, vendor_frames
 from ._messages import PROTO_BUYBACKS, request_class, response_class
 from ._schema import HK, A
 
@@ -60,11 +60,7 @@ def decode_reply(response: Any) -> BuybackResult:
     next_key = s2c.nextKey if s2c.HasField("nextKey") else END_KEY
     if not isinstance(next_key, str):  # upb hands over proto2 strings that are not UTF-8 as bytes
         raise TransportError(f"the reply to protocol {PROTO_ID} could not be decoded (nextKey is not UTF-8)")
-    return {
-        "next_key": next_key,
-        HK.key: vendor_frame(getattr(s2c, HK.list_field), HK),
-        A.key: vendor_frame(getattr(s2c, A.list_field), A),
-    }
+    return {"next_key": next_key, **vendor_frames(s2c, (HK, A))}
 
 
 def decode_reply_bytes(body: bytes) -> BuybackResult:

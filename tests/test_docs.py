@@ -1,5 +1,6 @@
-"""The documented example, verbatim plus install(), prints the documented table."""
+"""The documented example, verbatim plus install(), prints the documented table; the docs match the code."""
 
+import ast
 import os
 import re
 import socket
@@ -11,7 +12,8 @@ import pytest
 
 from conftest import SDKS
 
-DOCS = Path(__file__).resolve().parents[1] / "docs"
+ROOT = Path(__file__).resolve().parents[1]
+DOCS = ROOT / "docs"
 
 
 def free_port() -> int:
@@ -48,3 +50,14 @@ def test_reliability_table_names_tests_that_exist():
     missing = [f"{file}::{name}" for file, name in named
                if f"def {name}(" not in (tests / file).read_text(encoding="utf-8")]
     assert missing == []
+
+
+def test_compatibility_table_lists_the_matrix_cells():
+    """README's table and noxfile's CELLS name the same cells (each row as tested)."""
+    tree = ast.parse((ROOT / "noxfile.py").read_text(encoding="utf-8"))
+    cells = next(ast.literal_eval(node.value) for node in tree.body
+                 if isinstance(node, ast.Assign) and getattr(node.targets[0], "id", None) == "CELLS")
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    table = readme.split("## Compatibility", 1)[1].split("\n\n")[1]
+    rows = {line.split("|")[1].strip() for line in table.splitlines()[2:]}
+    assert rows - {"`make test`"} == {cell[0] for cell in cells}

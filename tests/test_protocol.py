@@ -7,7 +7,7 @@ import pytest
 
 from futu_buybacks._codes import make_query
 from futu_buybacks._errors import ServerError, TransportError
-from futu_buybacks._frames import empty_frame, oracle_frame, vendor_frame
+from futu_buybacks._frames import empty_frame, oracle_frame, vendor_frames
 from futu_buybacks._messages import request_class, response_class
 from futu_buybacks._protocol import build_request, decode_reply, decode_reply_bytes, end_of_pages
 from futu_buybacks._schema import FRAMES, HK, A
@@ -82,8 +82,9 @@ def test_vendor_frame_equals_the_native_algorithm(schema):
         for j, column in enumerate(schema.names):
             if (i + j) % 7 == 0:
                 record.pop(column, None)
-    items = getattr(reply_with(records, schema).s2c, schema.list_field)
-    assert_same_frame(vendor_frame(items, schema), oracle_frame(items, schema))
+    s2c = reply_with(records, schema).s2c
+    frame = vendor_frames(s2c, [schema])[schema.key]
+    assert_same_frame(frame, oracle_frame(getattr(s2c, schema.list_field), schema))
 
 
 @pytest.mark.parametrize("schema", FRAMES)

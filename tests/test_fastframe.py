@@ -1,0 +1,125 @@
+"""The fast frame path itself: on, identical to the oracle through both readers, and safe to share.
+
+The differential tests compare whole results, which would also pass if the fast path had
+switched itself off; these tests call it directly, so they fail if it is off or wrong.
+"""
+
+import pandas as pd
+import pytest
+from hypothesis import given, settings
+from test_differential import SHAPES, shaped_reply
+
+from futu_buybacks import _fastframe, _frames
+from futu_buybacks._fastframe import Unsupported, fast_frame, merge_lists
+from futu_buybacks._schema import FRAMES, HK, A
+
+from conftest import assert_same_frame
+from strategies import replies
+
+
+def both_readers(s2c, schema):
+    """fast_frame from the items alone and through the twin, each compared with the oracle."""
+    items = getattr(s2c, schema.list_field)
+    oracle = _frames.oracle_frame(items, schema)
+    twin = getattr(merge_lists(s2c), schema.list_field)
+    for columns in (None, twin):
+        assert_same_frame(fast_frame(items, schema, columns), oracle)
+
+
+def test_the_fast_path_is_on():
+    assert _frames._fast_enabled(), "the fast path switched itself off on this pandas / protobuf"
+
+
+@pytest.mark.parametrize("schema, rows, sparse", SHAPES + [(HK, 7, 0.6), (A, 300, 0.15), (A, 5000, 0.0)],
+                         ids=lambda v: getattr(v, "market", v))
+def test_both_readers_equal_the_oracle_on_the_benchmark_shapes(schema, rows, sparse):
+    both_readers(shaped_reply(schema, rows, sparse).s2c, schema)
+
+
+@settings(max_examples=150, deadline=None, database=None)
+@given(replies())
+def test_both_readers_equal_the_oracle_on_generated_replies(response):
+    for schema in FRAMES:
+        if len(getattr(response.s2c, schema.list_field)):
+            try:
+                both_readers(response.s2c, schema)
+            except Unsupported:  # a uint64 past int64 or a string that is not UTF-8: the oracle's job
+                pass
+
+
+@settings(max_examples=100, deadline=None, database=None)
+@given(replies(realistic=True))
+def test_the_twin_holds_each_column_in_item_order(response):
+    merged = merge_lists(response.s2c)
+    for schema in FRAMES:
+        items = getattr(response.s2c, schema.list_field)
+        columns = getattr(merged, schema.list_field)
+        for field in schema.fields:
+            expected = [getattr(item, field) for item in items if item.HasField(field)]
+            assert list(map(repr, getattr(columns, field))) == list(map(repr, expected)), field  # NaN too
+
+
+def test_vendor_frames_reads_big_replies_through_the_twin(mocker):
+    spy = mocker.spy(_fastframe, "merge_lists")
+    small, big = shaped_reply(A, 50, 0.0), shaped_reply(A, _fastframe.TWIN_ROWS, 0.0)
+    _frames.vendor_frames(small.s2c, FRAMES)
+    assert spy.call_count == 0
+    mocker.patch.object(_frames, "merge_lists", spy)
+    frames = _frames.vendor_frames(big.s2c, FRAMES)
+    assert spy.call_count == 1
+    assert_same_frame(frames[A.key], _frames.oracle_frame(big.s2c.aBuyBackList, A))
+
+
+@pytest.mark.parametrize("bad", ["uint64 past int64", "not UTF-8"])
+def test_big_replies_the_fast_path_cannot_read_come_from_the_oracle(bad):
+    reply = shaped_reply(A, _fastframe.TWIN_ROWS + 10, 0.15)
+    item = reply.s2c.aBuyBackList[_fastframe.TWIN_ROWS - 3]
+    if bad == "uint64 past int64":
+        item.changeDate = 2**64 - 1
+    else:
+        item.seller = "QQ"  # replaced by bytes that are not UTF-8 on the wire (proto2 does not check)
+        try:
+            reply = type(reply).FromString(reply.SerializeToString().replace(b"QQ", b"\xff\x80"))
+        except UnicodeDecodeError:
+            pytest.skip("the pure-python backend checks UTF-8 while parsing")
+    oracle = _frames.oracle_frame(reply.s2c.aBuyBackList, A)
+    try:  # the protobuf 3.20 C++ backend hands such a string over as str: then no fallback needed
+        assert_same_frame(fast_frame(reply.s2c.aBuyBackList, A, getattr(merge_lists(reply.s2c), A.list_field)),
+                          oracle)
+    except Unsupported:
+        pass
+    assert_same_frame(_frames.vendor_frames(reply.s2c, FRAMES)[A.key], oracle)
+
+
+def test_frames_do_not_share_their_axes():
+    """Index objects are mutable (``.name``): each frame must have its own, as pandas makes them."""
+    reply = shaped_reply(HK, 3, 0.0)
+    first = _frames.vendor_frames(reply.s2c, FRAMES)
+    for frame in first.values():
+        frame.columns.name, frame.index.name = "renamed", "renamed"
+    second = _frames.vendor_frames(reply.s2c, FRAMES)
+    for frame in second.values():
+        assert frame.columns.name is None and frame.index.name is None
+
+
+def test_frames_do_not_share_their_data():
+    reply = shaped_reply(A, 5, 0.0)
+    first = _frames.vendor_frames(reply.s2c, FRAMES)[A.key]
+    first.iloc[0, 0] = 1
+    first.loc[0, "seller"] = "changed"
+    del first["percentage"]
+    second = _frames.vendor_frames(reply.s2c, FRAMES)[A.key]
+    assert_same_frame(second, _frames.oracle_frame(reply.s2c.aBuyBackList, A))
+
+
+@pytest.mark.skipif(int(pd.__version__.split(".")[0]) >= 3, reason="pandas 3 always infers str")
+def test_pandas_2_with_inferred_strings():
+    try:
+        with pd.option_context("future.infer_string", True):
+            pd.DataFrame([("a",)])
+    except Exception as exc:  # pandas 2.2 without pyarrow cannot
+        pytest.skip(f"future.infer_string unavailable: {exc}")
+    with pd.option_context("future.infer_string", True):
+        assert _frames._fast_enabled()
+        for schema, rows, sparse in SHAPES[:3]:
+            both_readers(shaped_reply(schema, rows, sparse).s2c, schema)

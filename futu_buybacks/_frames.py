@@ -17,7 +17,7 @@ from typing import Any, Dict, Iterable, Sequence
 
 import pandas as pd
 
-from ._fastframe import TWIN_ROWS, Unsupported, empty_template, fast_frame, merge_lists, string_option
+from ._fastframe import TWIN_ROWS, Unsupported, empty_from_blocks, fast_frame, merge_lists, string_option
 from ._schema import FrameSchema
 
 log = logging.getLogger("futu_buybacks")
@@ -33,7 +33,9 @@ def oracle_frame(items: Iterable[Any], schema: FrameSchema) -> pd.DataFrame:
 
 def empty_frame(schema: FrameSchema) -> pd.DataFrame:
     """The frame of a reply without items: the columns, no rows (object dtype, as native)."""
-    return empty_template(schema.names, string_option()).copy()
+    if _fast_enabled():
+        return empty_from_blocks(schema)
+    return pd.DataFrame([], columns=list(schema.names))
 
 
 # ---- choosing the path ---------------------------------------------------------------------------
@@ -56,8 +58,10 @@ def _self_check() -> bool:
     for schema in (A, HK):
         items = getattr(response.s2c, schema.list_field)
         oracle = oracle_frame(items, schema)
-        for twin in (None, getattr(columns, schema.list_field)):  # both readers
-            fast = fast_frame(items, schema, twin)
+        pairs = [(fast_frame(items, schema, twin), oracle)  # both readers
+                 for twin in (None, getattr(columns, schema.list_field))]
+        pairs.append((empty_from_blocks(schema), oracle_frame([], schema)))
+        for fast, oracle in pairs:
             same = (list(fast.columns) == list(oracle.columns) and type(fast.columns) is type(oracle.columns)
                     and fast.columns.dtype == oracle.columns.dtype and fast.dtypes.equals(oracle.dtypes)
                     and type(fast.index) is type(oracle.index) and fast.index.equals(oracle.index)

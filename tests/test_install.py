@@ -14,10 +14,14 @@ pytestmark = pytest.mark.skipif(not SDKS, reason="no SDK installed")
 
 
 def run(code: str) -> str:
-    result = subprocess.run([sys.executable, "-c", textwrap.dedent(code)], capture_output=True, text=True,
-                            timeout=120)
+    """The last line the code prints with ``print(RESULT, ...)`` (the SDK logs to stdout too, from
+    its own threads, so the last line of all may be one of its lines)."""
+    result = subprocess.run([sys.executable, "-c", "RESULT = 'result:'\n" + textwrap.dedent(code)],
+                            capture_output=True, text=True, timeout=120)
     assert result.returncode == 0, result.stderr[-3000:]
-    return result.stdout.strip().splitlines()[-1]
+    lines = [line for line in result.stdout.splitlines() if line.startswith("result: ")]
+    assert lines, result.stdout[-3000:]
+    return lines[-1][len("result: "):]
 
 
 @pytest.mark.parametrize("sdk", SDKS)
@@ -37,7 +41,7 @@ def test_install_before_or_after_the_sdk_import(sdk, order):
             ctx = OpenQuoteContext(host=sim.host, port=sim.port)
             ret, data = ctx.get_corporate_actions_buybacks("HK.00700", num=3)
             ctx.close()
-        print(ret, len(data["hk_buy_back_list"]), futu_buybacks.install()[{sdk!r}])
+        print(RESULT, ret, len(data["hk_buy_back_list"]), futu_buybacks.install()[{sdk!r}])
     """)
     assert line == f"0 3 {expected}"
 

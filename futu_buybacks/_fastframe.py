@@ -24,6 +24,9 @@ from typing import Any, Dict, FrozenSet, Iterable, List, NamedTuple, Sequence, T
 
 import numpy as np
 import pandas as pd
+from pandas._libs.internals import BlockPlacement
+from pandas.core.internals.blocks import new_block
+from pandas.core.internals.managers import BlockManager
 
 from ._schema import FrameSchema
 
@@ -63,21 +66,33 @@ def _frame_from_blocks(blocks: List[Tuple[Any, List[int]]], columns: pd.Index, n
     """A DataFrame from (values, column positions) blocks, without copying or re-inferring.
 
     Numpy values are 2-D (columns x rows), extension arrays 1-D, as pandas stores them; every
-    position appears once.  Each frame gets its own copy of the columns Index, as pandas makes
-    them: ``df.columns.name = ...`` must not reach other frames.  A copy, not a view: views of one
-    Index share its reference tracking, and pandas 3.1 crashed (a segfault in garbage collection)
-    when threads made frames with views of one Index at a high rate; with copies it did not.
+    position appears once.  pandas' own block constructors (2.1 to 3.x) are used directly: the
+    public ``create_dataframe_from_blocks`` (2.3+) validates what we built, at twice the cost.
     """
-    index = pd.RangeIndex(n)
-    placed = [(values, np.asarray(positions, dtype=np.intp)) for values, positions in blocks]
+    made = [new_block(values, _placement(tuple(positions)), ndim=2) for values, positions in blocks]
+    manager = BlockManager(made, [_own_index(columns), pd.RangeIndex(n)], verify_integrity=False)
+    return pd.DataFrame._from_mgr(manager, axes=manager.axes)
+
+
+@lru_cache(maxsize=1024)
+def _placement(positions: Tuple[int, ...]) -> BlockPlacement:
+    """Where a block's columns go (immutable, so shared by every frame with that layout)."""
+    return BlockPlacement(np.asarray(positions, dtype=np.intp))
+
+
+def _own_index(columns: pd.Index) -> pd.Index:
+    """A new Index over the same (immutable) values, as pandas gives every frame its own:
+    ``df.columns.name = ...`` must not reach other frames.
+
+    Not ``columns.view()``: views of one Index share its reference tracking, and pandas 3.1
+    crashed (a segfault in garbage collection) when threads made frames with views of one Index
+    at a high rate.  ``_simple_new`` is what pandas itself builds an Index with; a deep copy
+    would do too, at ten times the cost.
+    """
     try:
-        from pandas.api.internals import create_dataframe_from_blocks  # pandas >= 2.3
-    except ImportError:
-        from pandas.core.internals import BlockManager, api  # pandas 2.1 .. 2.2
-        made = [api.make_block(values, placement=positions, ndim=2) for values, positions in placed]
-        manager = BlockManager(made, [columns.copy(deep=True), index])
-        return pd.DataFrame._from_mgr(manager, axes=manager.axes)
-    return create_dataframe_from_blocks(placed, index=index, columns=columns.copy(deep=True))
+        return type(columns)._simple_new(columns._values, name=columns.name)
+    except (AttributeError, TypeError, AssertionError):  # a pandas without it
+        return columns.copy(deep=True)
 
 
 class Unsupported(Exception):
@@ -261,7 +276,7 @@ def _string_arrays(items: Sequence[Any], columns: Any, spec: _Kind, inferred: Di
             gaps += np.bincount(unset[0], minlength=width)
         if pa:
             try:  # one buffer holding the chunk's strings column after column
-                packed = pa.array(flat, type=pa.large_string())
+                packed = pa.chunked_array([pa.array(flat, type=pa.large_string())])
             except (ValueError, TypeError, pa.ArrowException):  # bytes: a field that is not UTF-8
                 raise Unsupported() from None
             for j in range(width):
@@ -286,13 +301,23 @@ def _pyarrow() -> Any:
 
 
 def _arrow_wrapper(template: Any, pa: Any) -> Any:
-    """chunks -> pandas' pyarrow-backed string array over them (one contiguous buffer, as pandas makes)."""
-    cls, dtype = type(template), template.dtype
+    """chunks -> pandas' pyarrow-backed string array over them (one contiguous buffer, as pandas makes).
 
-    def wrap(chunks: List[Any]) -> Any:
+    pandas >= 3.0 has ``_from_pyarrow_array``, the constructor it uses itself for arrays it
+    knows are valid; otherwise the public constructor (which re-checks the type).
+    """
+    from_pyarrow = getattr(template, "_from_pyarrow_array", None)
+    if from_pyarrow is None:
+        cls, dtype = type(template), template.dtype
+
+        def from_pyarrow(values: Any) -> Any:
+            return cls(values, dtype=dtype)
+
+    def wrap(chunks: List[Any]) -> Any:  # chunks: single-chunk ChunkedArrays
         if len(chunks) == 1:
-            return cls(chunks[0], dtype=dtype)
-        return cls(pa.chunked_array(chunks, type=pa.large_string()).combine_chunks(), dtype=dtype)
+            return from_pyarrow(chunks[0])
+        whole = pa.chunked_array([piece for chunk in chunks for piece in chunk.chunks], type=pa.large_string())
+        return from_pyarrow(pa.chunked_array([whole.combine_chunks()]))
     return wrap
 
 
@@ -384,8 +409,8 @@ def fast_frame(items: Sequence[Any], schema: FrameSchema, columns: Any = None) -
 def empty_from_blocks(schema: FrameSchema) -> pd.DataFrame:
     """The frame of a reply without items, as pandas makes it: object columns, no rows.
 
-    Assembled from one empty object block (~6 us; the constructor costs ~0.5 ms and a copy of a
-    template makes views of its axes, see _frame_from_blocks).
+    Assembled from one empty object block (~6 us; the constructor costs ~0.5 ms, and a copy of a
+    template makes views of its axes, see _own_index).
     """
     width = len(schema.columns)
     return _frame_from_blocks([(np.empty((width, 0), dtype=object), list(range(width)))], _plan(schema).columns, 0)

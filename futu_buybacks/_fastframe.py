@@ -17,6 +17,7 @@ before first use and the differential tests compare both with the native method 
 the matrix covers.
 """
 
+import inspect
 from functools import lru_cache
 from itertools import chain, repeat
 from operator import attrgetter
@@ -309,9 +310,11 @@ def _arrow_wrapper(template: Any, pa: Any) -> Any:
     from_pyarrow = getattr(template, "_from_pyarrow_array", None)
     if from_pyarrow is None:
         cls, dtype = type(template), template.dtype
+        # pandas 2.3's array takes its dtype from its class (ArrowStringArrayNumpySemantics)
+        takes_dtype = "dtype" in inspect.signature(cls.__init__).parameters
 
         def from_pyarrow(values: Any) -> Any:
-            return cls(values, dtype=dtype)
+            return cls(values, dtype=dtype) if takes_dtype else cls(values)
 
     def wrap(chunks: List[Any]) -> Any:  # chunks: single-chunk ChunkedArrays
         if len(chunks) == 1:

@@ -188,16 +188,23 @@ def _read_items(items: Sequence[Any], kind: str, spec: _Kind) -> _Block:
     values = flat.reshape(n, width).T
     if kind != "str" and flat.all():  # no zero anywhere: every field set (the usual case)
         return _Block(values, None)
-    defaults = np.flatnonzero(flat == _DEFAULTS[kind])
-    if not defaults.size:
-        return _Block(values, None)
-    rows, columns = np.divmod(defaults, width)
+    rows, columns = np.divmod(np.flatnonzero(flat == _DEFAULTS[kind]), width)
+    return _Block(values, _unset_cells(items, spec.fields, columns, rows))
+
+
+def _unset_cells(items: Sequence[Any], fields: Tuple[str, ...], columns: np.ndarray, rows: np.ndarray) -> Any:
+    """Of these cells, which hold a default value, the ones no item set: (columns, rows) or None.
+
+    ``HasField`` is asked of each cell, called in C through ``map``.
+    """
+    if not rows.size:
+        return None
     has_field = type(items[0]).HasField
     present = np.fromiter(map(has_field, map(items.__getitem__, rows.tolist()),
-                              map(spec.fields.__getitem__, columns.tolist())), dtype=bool, count=rows.size)
+                              map(fields.__getitem__, columns.tolist())), dtype=bool, count=rows.size)
     if present.all():
-        return _Block(values, None)
-    return _Block(values, (columns[~present], rows[~present]))
+        return None
+    return columns[~present], rows[~present]
 
 
 def _read_columns(items: Sequence[Any], columns: Any, kind: str, spec: _Kind) -> _Block:
@@ -252,13 +259,11 @@ def _string_chunks(items: Sequence[Any], columns: Any, spec: _Kind) -> Iterable[
             yield flat, None
             continue
         columns_, rows = np.divmod(np.flatnonzero(np.array(flat, dtype=object) == ""), len(part))
-        has_field = type(part[0]).HasField
-        present = np.fromiter(map(has_field, map(part.__getitem__, rows.tolist()),
-                                  map(spec.fields.__getitem__, columns_.tolist())), dtype=bool, count=rows.size)
-        columns_, rows = columns_[~present], rows[~present]
-        for cell in (columns_ * len(part) + rows).tolist():
-            flat[cell] = None
-        yield flat, ((columns_, rows) if rows.size else None)
+        unset = _unset_cells(part, spec.fields, columns_, rows)
+        if unset is not None:
+            for cell in (unset[0] * len(part) + unset[1]).tolist():
+                flat[cell] = None
+        yield flat, unset
 
 
 def _string_arrays(items: Sequence[Any], columns: Any, spec: _Kind, inferred: Dict[str, Any]) -> List[Any]:

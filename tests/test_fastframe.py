@@ -60,11 +60,10 @@ def test_the_twin_holds_each_column_in_item_order(response):
 
 
 def test_vendor_frames_reads_big_replies_through_the_twin(mocker):
-    spy = mocker.spy(_fastframe, "merge_lists")
+    spy = mocker.patch.object(_frames, "merge_lists", side_effect=merge_lists)
     small, big = shaped_reply(A, 50, 0.0), shaped_reply(A, _fastframe.TWIN_ROWS, 0.0)
     _frames.vendor_frames(small.s2c, FRAMES)
     assert spy.call_count == 0
-    mocker.patch.object(_frames, "merge_lists", spy)
     frames = _frames.vendor_frames(big.s2c, FRAMES)
     assert spy.call_count == 1
     assert_same_frame(frames[A.key], _frames.oracle_frame(big.s2c.aBuyBackList, A))

@@ -20,7 +20,7 @@ the matrix covers.
 import inspect
 from functools import lru_cache
 from itertools import chain, repeat
-from operator import attrgetter
+from operator import attrgetter, itemgetter
 from typing import Any, Dict, FrozenSet, Iterable, List, NamedTuple, Sequence, Tuple
 
 import numpy as np
@@ -200,11 +200,17 @@ def _unset_cells(items: Sequence[Any], fields: Tuple[str, ...], columns: np.ndar
     if not rows.size:
         return None
     has_field = type(items[0]).HasField
-    present = np.fromiter(map(has_field, map(items.__getitem__, rows.tolist()),
-                              map(fields.__getitem__, columns.tolist())), dtype=bool, count=rows.size)
+    present = np.fromiter(map(has_field, _pick(items, rows.tolist()), _pick(fields, columns.tolist())),
+                          dtype=bool, count=rows.size)
     if present.all():
         return None
     return columns[~present], rows[~present]
+
+
+def _pick(values: Sequence[Any], indexes: List[int]) -> Sequence[Any]:
+    """``[values[i] for i in indexes]`` in one C call (``map(values.__getitem__, ...)`` costs a
+    method call per cell)."""
+    return itemgetter(*indexes)(values) if len(indexes) > 1 else (values[indexes[0]],)
 
 
 def _read_columns(items: Sequence[Any], columns: Any, kind: str, spec: _Kind) -> _Block:

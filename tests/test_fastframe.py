@@ -90,6 +90,19 @@ def test_big_replies_the_fast_path_cannot_read_come_from_the_oracle(bad):
     assert_same_frame(_frames.vendor_frames(reply.s2c, FRAMES)[A.key], oracle)
 
 
+@pytest.mark.parametrize("field", ["changeDate", "buyBackMoney", "seller"])
+@pytest.mark.parametrize("explicit_default", [False, True])
+def test_a_single_default_cell(field, explicit_default):
+    """One cell holding its field's default value: unset, or set to the default by the server."""
+    reply = shaped_reply(A, 4, 0.0)
+    item = reply.s2c.aBuyBackList[2]
+    if explicit_default:
+        setattr(item, field, type(getattr(item, field))())
+    else:
+        item.ClearField(field)
+    both_readers(reply.s2c, A)
+
+
 def test_frames_do_not_share_their_axes():
     """Index objects are mutable (``.name``): each frame must have its own, as pandas makes them."""
     reply = shaped_reply(HK, 3, 0.0)

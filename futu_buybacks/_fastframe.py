@@ -26,7 +26,7 @@ from typing import Any, Dict, FrozenSet, Iterable, List, NamedTuple, Sequence, T
 import numpy as np
 import pandas as pd
 from pandas._libs.internals import BlockPlacement
-from pandas.core.internals.blocks import new_block
+from pandas.core.internals.blocks import ExtensionBlock, NumpyBlock
 from pandas.core.internals.managers import BlockManager
 
 from ._schema import FrameSchema
@@ -57,9 +57,15 @@ def empty_template(names: Tuple[str, ...], option: Any) -> pd.DataFrame:
 
 @lru_cache(maxsize=8)
 def _inferred(option: Any) -> Dict[str, Any]:
-    """dtypes the list-of-rows constructor infers: for strings (with NaN) and all-NaN columns."""
+    """dtypes the list-of-rows constructor infers: for strings (with NaN) and all-NaN columns; and
+    for a str dtype, how to build its arrays ("pyarrow": the module when the storage is pyarrow,
+    "wrap": pyarrow chunks -> array)."""
     probe = pd.DataFrame([("a", NAN, 1), (NAN, NAN, 2)], columns=["s", "none", "i"])
-    return {"str": probe.dtypes["s"], "none": probe.dtypes["none"], "str_template": probe["s"].array[:0]}
+    strings = probe.dtypes["s"]
+    pa = _pyarrow() if getattr(strings, "storage", None) == "pyarrow" else None
+    template = probe["s"].array[:0]
+    return {"str": strings, "none": probe.dtypes["none"], "object_str": strings == np.dtype(object),
+            "pyarrow": pa, "wrap": _arrow_wrapper(template, pa) if pa else None}
 
 
 # ---- building blocks -----------------------------------------------------------------------------
@@ -67,12 +73,23 @@ def _frame_from_blocks(blocks: List[Tuple[Any, List[int]]], columns: pd.Index, n
     """A DataFrame from (values, column positions) blocks, without copying or re-inferring.
 
     Numpy values are 2-D (columns x rows), extension arrays 1-D, as pandas stores them; every
-    position appears once.  pandas' own block constructors (2.1 to 3.x) are used directly: the
-    public ``create_dataframe_from_blocks`` (2.3+) validates what we built, at twice the cost.
+    position appears once.  pandas' own block classes (2.1 to 3.x) are used directly: the public
+    ``create_dataframe_from_blocks`` (2.3+) validates what we built, at twice the cost.  The
+    values here are int64, float64 or object arrays and string extension arrays, for which
+    pandas' ``new_block`` picks NumpyBlock and ExtensionBlock: we pick them the same way.
     """
-    made = [new_block(values, _placement(tuple(positions)), ndim=2) for values, positions in blocks]
-    manager = BlockManager(made, [_own_index(columns), pd.RangeIndex(n)], verify_integrity=False)
+    made = [(NumpyBlock if type(values) is np.ndarray else ExtensionBlock)(
+        values, ndim=2, placement=_placement(tuple(positions))) for values, positions in blocks]
+    manager = BlockManager(made, [_own_index(columns), _row_index(n)], verify_integrity=False)
     return pd.DataFrame._from_mgr(manager, axes=manager.axes)
+
+
+def _row_index(n: int) -> pd.RangeIndex:
+    """``RangeIndex(n)`` through ``_simple_new``, a quarter of the cost (no argument checks)."""
+    try:
+        return pd.RangeIndex._simple_new(range(n))
+    except (AttributeError, TypeError):  # a pandas without it
+        return pd.RangeIndex(n)
 
 
 @lru_cache(maxsize=1024)
@@ -278,8 +295,7 @@ def _string_arrays(items: Sequence[Any], columns: Any, spec: _Kind, inferred: Di
     With pyarrow storage the strings are packed chunk by chunk into one buffer per chunk, so
     only one chunk of Python strings is alive at a time.
     """
-    n, width, dtype = len(items), len(spec.fields), inferred["str"]
-    pa = _pyarrow() if getattr(dtype, "storage", None) == "pyarrow" else None
+    n, width, dtype, pa = len(items), len(spec.fields), inferred["str"], inferred["pyarrow"]
     pieces: List[List[Any]] = [[] for _ in range(width)]
     gaps = np.zeros(width, dtype=np.intp)
     for flat, unset in _string_chunks(items, columns, spec):
@@ -296,12 +312,13 @@ def _string_arrays(items: Sequence[Any], columns: Any, spec: _Kind, inferred: Di
         else:
             for j in range(width):
                 pieces[j].append(flat[j * rows:(j + 1) * rows])
+    unset_everywhere = (gaps == n).tolist()
     if pa:
-        wrap = _arrow_wrapper(inferred["str_template"], pa)
-        return [None if gaps[j] == n else wrap(pieces[j]) for j in range(width)]
+        wrap = inferred["wrap"]
+        return [None if unset_everywhere[j] else wrap(pieces[j]) for j in range(width)]
     cls = dtype.construct_array_type()
     try:
-        return [None if gaps[j] == n else cls._from_sequence(
+        return [None if unset_everywhere[j] else cls._from_sequence(
             np.array(list(chain.from_iterable(pieces[j])), dtype=object), dtype=dtype) for j in range(width)]
     except (ValueError, TypeError):  # bytes: a field that is not UTF-8
         raise Unsupported() from None
@@ -401,7 +418,7 @@ def fast_frame(items: Sequence[Any], schema: FrameSchema, columns: Any = None) -
     blocks: List[Tuple[Any, List[int]]] = []
     floats: List[Tuple[np.ndarray, List[int]]] = []   # float columns, and int columns with a gap
     for kind, spec in plan.kinds:
-        if kind == "str" and inferred["str"] != np.dtype(object):
+        if kind == "str" and not inferred["object_str"]:
             for position, array in zip(spec.positions, _string_arrays(items, columns, spec, inferred)):
                 blocks.append((_all_unset(n, inferred) if array is None else array, [position]))
             continue

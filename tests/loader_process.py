@@ -4,7 +4,8 @@
 
 KILL_MODE ``mid`` sends itself SIGKILL inside the KILL_AT-th cache transaction, before its
 COMMIT; ``after`` right after that COMMIT.  When it finishes it writes a JSON summary to the
-file named by $LOADER_RESULT (the SDK's own log lines share stdout).
+file named by $LOADER_RESULT (the SDK's own log lines share stdout).  $LOADER_MARGIN, if set,
+is the rate limiter's safety margin (a fraction of the window).
 """
 
 import importlib
@@ -36,8 +37,10 @@ def main(sdk: str, port: str, cache: str, codes: str, rate: str, mode: str = "",
     if mode:
         kill_at_transaction(mode, int(at))
     ctx = importlib.import_module(sdk).OpenQuoteContext(host="127.0.0.1", port=int(port))
+    margin = os.environ.get("LOADER_MARGIN")
+    limiter = RateLimiter(rate) if margin is None else RateLimiter(rate, margin=float(margin))
     try:
-        tables = load_buybacks(codes.split(","), ctx, cache=cache, limiter=RateLimiter(rate), progress=False)
+        tables = load_buybacks(codes.split(","), ctx, cache=cache, limiter=limiter, progress=False)
     finally:
         ctx.close()
     summary = {"requests": tables.requests, "errors": tables.errors,

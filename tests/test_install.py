@@ -13,10 +13,19 @@ from conftest import SDKS, has_native
 pytestmark = pytest.mark.skipif(not SDKS, reason="no SDK installed")
 
 
+# The child reports through ``emit(...)``: one write of one whole line.  The SDK logs to stdout
+# too, from its own threads, so a ``print`` of several values could be cut by one of its lines.
+_PRELUDE = """
+import sys
+def emit(*values):
+    sys.stdout.write(" ".join(["result:", *map(str, values)]) + "\\n")
+    sys.stdout.flush()
+"""
+
+
 def run(code: str) -> str:
-    """The last line the code prints with ``print(RESULT, ...)`` (the SDK logs to stdout too, from
-    its own threads, so the last line of all may be one of its lines)."""
-    result = subprocess.run([sys.executable, "-c", "RESULT = 'result:'\n" + textwrap.dedent(code)],
+    """The last line the code reports with ``emit(...)``."""
+    result = subprocess.run([sys.executable, "-c", _PRELUDE + textwrap.dedent(code)],
                             capture_output=True, text=True, timeout=120)
     assert result.returncode == 0, result.stderr[-3000:]
     lines = [line for line in result.stdout.splitlines() if line.startswith("result: ")]
@@ -41,7 +50,7 @@ def test_install_before_or_after_the_sdk_import(sdk, order):
             ctx = OpenQuoteContext(host=sim.host, port=sim.port)
             ret, data = ctx.get_corporate_actions_buybacks("HK.00700", num=3)
             ctx.close()
-        print(RESULT, ret, len(data["hk_buy_back_list"]), futu_buybacks.install()[{sdk!r}])
+        emit(ret, len(data["hk_buy_back_list"]), futu_buybacks.install()[{sdk!r}])
     """)
     assert line == f"0 3 {expected}"
 

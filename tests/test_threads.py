@@ -32,8 +32,8 @@ def test_eight_threads_share_one_context(ctx, simulator):
     with concurrent.futures.ThreadPoolExecutor(THREADS) as pool:
         futures = [pool.submit(worker, seed) for seed in range(THREADS)]
         done = [future.result(timeout=120) for future in futures]
-    # Compared once the threads are done: pandas' comparison of pyarrow-backed frames from many
-    # threads at once crashed pandas 3.1 / pyarrow 26 in garbage collection (see docs/reliability.md).
+    # Compared once the threads are done, so fewer pyarrow kernels run from many threads at once
+    # (a crash of pandas 3.1 / pyarrow 26 in garbage collection: docs/reliability.md, "Threads").
     assert sum(map(len, done)) == THREADS * CALLS
     for call, got in itertools.chain.from_iterable(done):
         assert_same_result(got, expected[call])

@@ -15,6 +15,7 @@ import signal
 import sys
 
 from futu_buybacks import RateLimiter, _cache, load_buybacks
+from futu_buybacks._ratelimit import DEFAULT_MARGIN
 
 
 def kill_at_transaction(mode: str, count: int) -> None:
@@ -37,8 +38,7 @@ def main(sdk: str, port: str, cache: str, codes: str, rate: str, mode: str = "",
     if mode:
         kill_at_transaction(mode, int(at))
     ctx = importlib.import_module(sdk).OpenQuoteContext(host="127.0.0.1", port=int(port))
-    margin = os.environ.get("LOADER_MARGIN")
-    limiter = RateLimiter(rate) if margin is None else RateLimiter(rate, margin=float(margin))
+    limiter = RateLimiter(rate, margin=float(os.environ.get("LOADER_MARGIN", DEFAULT_MARGIN)))
     try:
         tables = load_buybacks(codes.split(","), ctx, cache=cache, limiter=limiter, progress=False)
     finally:

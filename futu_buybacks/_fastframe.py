@@ -7,7 +7,9 @@ typed blocks instead of one dict per item, several times faster and in a fractio
   big reply, whole columns from the reply's *twin* (see ``merge_lists``), which numpy reads
   without a Python object per number;
 - an unset proto2 field reads as its default (0, 0.0, ""), so ``HasField`` is asked only of the
-  cells holding a default value;
+  cells holding a default value, for all the kinds of a page in one pass; what it finds is a
+  missing mask per kind, from which NaN (numbers) or nulls (a validity bitmap over the packed
+  strings) are placed;
 - the frame is assembled from ready blocks with pandas' own block constructors, in the dtypes
   pandas would infer: learnt once per pandas configuration by running pandas on tiny probes.
 
@@ -21,7 +23,7 @@ import inspect
 from functools import lru_cache
 from itertools import chain, repeat
 from operator import attrgetter, itemgetter
-from typing import Any, Dict, FrozenSet, Iterable, List, NamedTuple, Sequence, Tuple
+from typing import Any, Dict, FrozenSet, List, NamedTuple, Sequence, Tuple
 
 import numpy as np
 import pandas as pd
@@ -57,14 +59,13 @@ def empty_template(names: Tuple[str, ...], option: Any) -> pd.DataFrame:
 
 @lru_cache(maxsize=8)
 def _inferred(option: Any) -> Dict[str, Any]:
-    """dtypes the list-of-rows constructor infers: for strings (with NaN) and all-NaN columns; and
-    for a str dtype, how to build its arrays ("pyarrow": the module when the storage is pyarrow,
-    "wrap": pyarrow chunks -> array)."""
-    probe = pd.DataFrame([("a", NAN, 1), (NAN, NAN, 2)], columns=["s", "none", "i"])
-    strings = probe.dtypes["s"]
+    """The dtype the list-of-rows constructor infers for strings (with NaN), and how to build its
+    arrays ("pyarrow": the module when the storage is pyarrow, "wrap": pyarrow chunks -> array)."""
+    probe = pd.DataFrame([("a",), (NAN,)], columns=["s"])["s"]
+    strings = probe.dtype
     pa = _pyarrow() if getattr(strings, "storage", None) == "pyarrow" else None
-    template = probe["s"].array[:0]
-    return {"str": strings, "none": probe.dtypes["none"], "object_str": strings == np.dtype(object),
+    template = probe.array[:0]
+    return {"str": strings, "object_str": strings == np.dtype(object),
             "pyarrow": pa, "wrap": _arrow_wrapper(template, pa) if pa else None}
 
 
@@ -159,6 +160,131 @@ def _plan(schema: FrameSchema) -> _Plan:
     return plan
 
 
+# ---- reading: every value once, ``HasField`` only of the cells holding a default ------------------
+_DTYPES = {"int": np.int64, "float": np.float64}
+_NO_CELLS = np.empty(0, dtype=np.intp)
+
+# A kind's cells as read: (values, missing).  Numbers: values (columns x rows), missing None (every
+# cell set) or a bool array of the same shape.  Strings: a list of chunks of up to _CHUNK rows, each
+# (packed, missing), see _pack_strings; missing None or bool (columns x rows of the chunk).
+_Cells = Tuple[Any, Any]
+
+
+def _read_numbers(items: Sequence[Any], kind: str, spec: _Kind) -> Tuple[np.ndarray, np.ndarray]:
+    """One number kind, item after item (one ``attrgetter`` per item, mapped in C), and the
+    positions of the cells holding 0: an unset proto2 field reads as its default."""
+    n, width = len(items), len(spec.fields)
+    try:
+        flat = np.fromiter(chain.from_iterable(map(spec.getter, items)), dtype=_DTYPES[kind], count=n * width)
+    except OverflowError:  # a uint64 past int64 (a date past 2262): pandas' own rules apply
+        raise Unsupported() from None
+    return flat, (_NO_CELLS if flat.all() else np.flatnonzero(flat == 0))
+
+
+def _pack_strings(flat: List[Any], width: int, inferred: Dict[str, Any]) -> Any:
+    """Strings, column after column, as the frame stores them: one pyarrow array when the str
+    dtype is pyarrow-backed, else an object array (columns x rows)."""
+    pa = inferred["pyarrow"]
+    if pa is None:
+        return np.array(flat, dtype=object).reshape(width, -1)
+    try:
+        return pa.array(flat, type=pa.large_string())
+    except (ValueError, TypeError, pa.ArrowException):  # bytes: a field that is not UTF-8
+        raise Unsupported() from None
+
+
+def _empty_strings(packed: Any) -> np.ndarray:
+    """Positions of the empty strings in packed strings (what an unset field reads as)."""
+    if isinstance(packed, np.ndarray):
+        return np.flatnonzero(packed.ravel() == "")
+    offsets = np.frombuffer(packed.buffers()[1], dtype=np.int64, count=len(packed) + 1)
+    return np.flatnonzero(offsets[1:] == offsets[:-1])
+
+
+def _read_strings(items: Sequence[Any], spec: _Kind, inferred: Dict[str, Any]) -> Tuple[Any, np.ndarray]:
+    """The string fields of the items, packed column after column, and the positions of the
+    empty ones."""
+    flat = list(chain.from_iterable(zip(*map(spec.getter, items))))
+    packed = _pack_strings(flat, len(spec.fields), inferred)
+    return packed, (_empty_strings(packed) if "" in flat else _NO_CELLS)
+
+
+def _pick(values: Sequence[Any], indexes: List[int]) -> Sequence[Any]:
+    """``[values[i] for i in indexes]`` in one C call (``map(values.__getitem__, ...)`` costs a
+    method call per cell)."""
+    return itemgetter(*indexes)(values) if len(indexes) > 1 else (values[indexes[0]],)
+
+
+Query = Tuple[np.ndarray, Tuple[str, ...], bool]  # (positions, fields, item_major): see _missing_cells
+Layout = Tuple[Tuple[Tuple[str, ...], bool], ...]   # per kind (fields, item_major)
+
+
+@lru_cache(maxsize=32)
+def _cell_table(layouts: Layout, n: int) -> Tuple[Tuple[int, ...], Tuple[str, ...], Tuple[int, ...]]:
+    """For kinds laid out one after another, each cell's item and field, and where each kind starts.
+
+    A kind's cells are item after item (numbers) or column after column (strings); tables for
+    a layout and row count are made once (a page size recurs: every page but the last is full).
+    """
+    rows: List[int] = []
+    names: List[str] = []
+    starts = []
+    for fields, item_major in layouts:
+        starts.append(len(rows))
+        width = len(fields)
+        if item_major:
+            rows.extend(row for row in range(n) for _ in range(width))
+            names.extend(fields * n)
+        else:
+            rows.extend(list(range(n)) * width)
+            names.extend(field for field in fields for _ in range(n))
+    starts.append(len(rows))
+    return tuple(rows), tuple(names), tuple(starts)
+
+
+def _missing_cells(items: Sequence[Any], queries: Sequence[Query]) -> List[Any]:
+    """Of the cells holding a default value, those no item set, for several kinds in one pass of
+    ``HasField`` calls (mapped in C over the cells picked).
+
+    Each query is (positions, fields, item_major): positions of the candidate cells in one kind's
+    values, laid out item after item (numbers) or column after column (strings).  Returns per
+    query a flat bool array over that layout, or None where every candidate is set.
+    """
+    if not any(positions.size for positions, _, _ in queries):
+        return [None] * len(queries)
+    rows, names, starts = _cell_table(tuple((fields, major) for _, fields, major in queries), len(items))
+    cells = np.concatenate([positions + start for (positions, _, _), start in zip(queries, starts)])
+    where = cells.tolist()
+    present = np.fromiter(map(type(items[0]).HasField, _pick(items, list(_pick(rows, where))), _pick(names, where)),
+                          dtype=bool, count=cells.size)
+    gone = cells[~present]  # ascending, as the kinds' positions are
+    missing = np.zeros(starts[-1], dtype=bool)
+    missing[gone] = True
+    ends = np.searchsorted(gone, starts).tolist()  # per kind, where its missing cells start in gone
+    return [missing[start:end] if ends[k] < ends[k + 1] else None
+            for k, (start, end) in enumerate(zip(starts, starts[1:]))]
+
+
+def _read_page(items: Sequence[Any], plan: "_Plan") -> List[_Cells]:
+    """Every kind of a page (up to a few hundred items), item by item; one presence pass for all."""
+    n, read, queries = len(items), [], []
+    for kind, spec in plan.kinds:
+        if kind == "str":
+            values, candidates = _read_strings(items, spec, plan.inferred)
+        else:
+            values, candidates = _read_numbers(items, kind, spec)
+        read.append(values)
+        queries.append((candidates, spec.fields, kind != "str"))
+    cells: List[_Cells] = []
+    for (kind, spec), values, missing in zip(plan.kinds, read, _missing_cells(items, queries)):
+        width = len(spec.fields)
+        if kind == "str":
+            cells.append(([(values, None if missing is None else missing.reshape(width, n))], None))
+        else:
+            cells.append((values.reshape(n, width).T, None if missing is None else missing.reshape(n, width).T))
+    return cells
+
+
 def merge_lists(s2c: Any) -> Any:
     """The reply's item lists as columns: the S2C re-encoded and parsed as its twin.
 
@@ -173,62 +299,11 @@ def merge_lists(s2c: Any) -> Any:
         raise Unsupported() from None
 
 
-# ---- reading: per kind, a (columns x rows) block and the cells no item set ------------------------
-_DTYPES = {"int": np.int64, "float": np.float64, "str": object}
-_DEFAULTS = {"int": 0, "float": 0, "str": ""}
+TWIN_ROWS = 256  # from this many items on, a reply is read through its twin (see merge_lists)
+_CHUNK = 4096     # rows of strings read at a time: bounds the Python strings alive at once
 
 
-class _Block(NamedTuple):
-    """One kind's values, (columns x rows), and its unset cells: None, or (columns, rows) arrays."""
-
-    values: np.ndarray
-    unset: Any
-
-    def gaps(self) -> np.ndarray:
-        """Per column, how many of its cells are unset."""
-        return np.bincount(self.unset[0], minlength=self.values.shape[0])
-
-
-def _read_items(items: Sequence[Any], kind: str, spec: _Kind) -> _Block:
-    """Every field of one kind from the items: one ``attrgetter`` per item, mapped in C.
-
-    An unset proto2 field reads as its default (0, 0.0, ""), so ``HasField`` is asked only of
-    the cells holding a default value, again in C.  Best for pages (up to a few hundred rows).
-    """
-    n, width = len(items), len(spec.fields)
-    try:
-        flat = np.fromiter(chain.from_iterable(map(spec.getter, items)), dtype=_DTYPES[kind], count=n * width)
-    except OverflowError:  # a uint64 past int64 (a date past 2262): pandas' own rules apply
-        raise Unsupported() from None
-    values = flat.reshape(n, width).T
-    if kind != "str" and flat.all():  # no zero anywhere: every field set (the usual case)
-        return _Block(values, None)
-    rows, columns = np.divmod(np.flatnonzero(flat == _DEFAULTS[kind]), width)
-    return _Block(values, _unset_cells(items, spec.fields, columns, rows))
-
-
-def _unset_cells(items: Sequence[Any], fields: Tuple[str, ...], columns: np.ndarray, rows: np.ndarray) -> Any:
-    """Of these cells, which hold a default value, the ones no item set: (columns, rows) or None.
-
-    ``HasField`` is asked of each cell, called in C through ``map``.
-    """
-    if not rows.size:
-        return None
-    has_field = type(items[0]).HasField
-    present = np.fromiter(map(has_field, _pick(items, rows.tolist()), _pick(fields, columns.tolist())),
-                          dtype=bool, count=rows.size)
-    if present.all():
-        return None
-    return columns[~present], rows[~present]
-
-
-def _pick(values: Sequence[Any], indexes: List[int]) -> Sequence[Any]:
-    """``[values[i] for i in indexes]`` in one C call (``map(values.__getitem__, ...)`` costs a
-    method call per cell)."""
-    return itemgetter(*indexes)(values) if len(indexes) > 1 else (values[indexes[0]],)
-
-
-def _read_columns(items: Sequence[Any], columns: Any, kind: str, spec: _Kind) -> _Block:
+def _read_columns(items: Sequence[Any], columns: Any, kind: str, spec: _Kind) -> _Cells:
     """The number fields of one kind from the merged twin: numpy reads each column in C, no
     Python object per value.  A column shorter than the reply finds its rows with ``HasField``.
     Best for big replies (re-encoding the reply costs ~0.5 us per item)."""
@@ -238,7 +313,7 @@ def _read_columns(items: Sequence[Any], columns: Any, kind: str, spec: _Kind) ->
     if max(counts) > n:  # a field twice in one item: not from a serializer
         raise Unsupported()
     dtype = _DTYPES[kind]
-    unset = None
+    missing = None
     try:
         with np.errstate(invalid="ignore"):  # a uint64 past int64 wraps: checked below
             if all(count == n for count in counts):
@@ -251,75 +326,86 @@ def _read_columns(items: Sequence[Any], columns: Any, kind: str, spec: _Kind) ->
                     if count < n:
                         present[j] = np.fromiter(map(has_field, items, repeat(field, n)), dtype=bool, count=n)
                     values[j, present[j]] = np.asarray(container)
-                unset = np.nonzero(~present)
+                missing = ~present
     except (OverflowError, TypeError, ValueError):  # a uint64 past int64 where numpy sees Python ints
         raise Unsupported() from None
     # upb hands numpy uint64 arrays: a value past int64 (a date past 2262) wraps to negative
     if kind == "int" and spec.unsigned and values[sorted(spec.unsigned)].min() < 0:
         raise Unsupported()
-    return _Block(values, unset)
+    return values, missing
 
 
-TWIN_ROWS = 256  # from this many items on, a reply is read through its twin (see merge_lists)
-_CHUNK = 4096     # rows of strings read at a time: bounds the Python strings alive at once
-
-
-def _string_chunks(items: Sequence[Any], columns: Any, spec: _Kind) -> Iterable[Tuple[List[Any], Any]]:
-    """The string fields in chunks of up to _CHUNK rows: per chunk a flat list, column after
-    column, with None where a field is unset, and those cells as (columns, rows) arrays or None."""
-    n = len(items)
-    containers = spec.getter(columns) if columns is not None else ()
-    whole = bool(containers) and all(len(container) == n for container in containers)
+def _read_string_columns(items: Sequence[Any], columns: Any, spec: _Kind, inferred: Dict[str, Any]) -> _Cells:
+    """The string fields of a big reply in chunks of up to _CHUNK rows: slices of the twin's
+    columns when every item has every string field, else read item by item."""
+    n, width = len(items), len(spec.fields)
+    containers = spec.getter(columns)
+    whole = all(len(container) == n for container in containers)
+    chunks = []
     for start in range(0, n, _CHUNK):
+        if whole:
+            flat = list(chain.from_iterable(c[start:start + _CHUNK] for c in containers))
+            chunks.append((_pack_strings(flat, width, inferred), None))
+            continue
         part = items[start:start + _CHUNK]
-        if whole:  # every item has every string field: slices of the twin's columns
-            yield list(chain.from_iterable(c[start:start + _CHUNK] for c in containers)), None
-            continue
-        flat = list(chain.from_iterable(zip(*map(spec.getter, part))))
-        if "" not in flat:  # an unset string field reads as ""
-            yield flat, None
-            continue
-        columns_, rows = np.divmod(np.flatnonzero(np.array(flat, dtype=object) == ""), len(part))
-        unset = _unset_cells(part, spec.fields, columns_, rows)
-        if unset is not None:
-            for cell in (unset[0] * len(part) + unset[1]).tolist():
-                flat[cell] = None
-        yield flat, unset
+        packed, candidates = _read_strings(part, spec, inferred)
+        (missing,) = _missing_cells(part, [(candidates, spec.fields, False)])
+        chunks.append((packed, None if missing is None else missing.reshape(width, len(part))))
+    return chunks, None
 
 
-def _string_arrays(items: Sequence[Any], columns: Any, spec: _Kind, inferred: Dict[str, Any]) -> List[Any]:
-    """Per string column, the array of the str dtype pandas infers, or None when all unset.
+def _read_reply(items: Sequence[Any], columns: Any, plan: "_Plan") -> List[_Cells]:
+    """Every kind of a big reply: numbers through the twin, strings in chunks."""
+    return [_read_string_columns(items, columns, spec, plan.inferred) if kind == "str"
+            else _read_columns(items, columns, kind, spec) for kind, spec in plan.kinds]
 
-    With pyarrow storage the strings are packed chunk by chunk into one buffer per chunk, so
-    only one chunk of Python strings is alive at a time.
+
+# ---- strings: the arrays of the str dtype pandas infers --------------------------------------------
+def _joined(chunks: List[Tuple[Any, Any]]) -> Tuple[np.ndarray, Any]:
+    """Object-array chunks as one (columns x rows) array and its missing cells (or None)."""
+    if len(chunks) == 1:
+        return chunks[0]
+    values = np.concatenate([packed for packed, _ in chunks], axis=1)
+    if all(missing is None for _, missing in chunks):
+        return values, None
+    return values, np.concatenate([np.zeros(packed.shape, dtype=bool) if missing is None else missing
+                                   for packed, missing in chunks], axis=1)
+
+
+def _with_nulls(packed: Any, missing: np.ndarray, pa: Any) -> Any:
+    """Packed strings with the missing cells null (a validity bitmap over the same buffers)."""
+    buffers = packed.buffers()
+    valid = pa.py_buffer(np.packbits(~missing.ravel(), bitorder="little"))
+    return pa.LargeStringArray.from_buffers(len(packed), buffers[1], buffers[2], valid)
+
+
+def _string_arrays(chunks: List[Tuple[Any, Any]], width: int, n: int, inferred: Dict[str, Any]) -> List[Any]:
+    """Per string column, the array of the str dtype pandas infers, or None when no item set it.
+
+    With pyarrow storage each chunk is one buffer of strings, column after column, of which each
+    column is a slice; a column of several chunks is combined into one buffer, as pandas makes it.
     """
-    n, width, dtype, pa = len(items), len(spec.fields), inferred["str"], inferred["pyarrow"]
-    pieces: List[List[Any]] = [[] for _ in range(width)]
-    gaps = np.zeros(width, dtype=np.intp)
-    for flat, unset in _string_chunks(items, columns, spec):
-        rows = len(flat) // width
-        if unset is not None:
-            gaps += np.bincount(unset[0], minlength=width)
-        if pa:
-            try:  # one buffer holding the chunk's strings column after column
-                packed = pa.chunked_array([pa.array(flat, type=pa.large_string())])
-            except (ValueError, TypeError, pa.ArrowException):  # bytes: a field that is not UTF-8
-                raise Unsupported() from None
-            for j in range(width):
-                pieces[j].append(packed.slice(j * rows, rows) if width > 1 else packed)
-        else:
-            for j in range(width):
-                pieces[j].append(flat[j * rows:(j + 1) * rows])
-    unset_everywhere = (gaps == n).tolist()
-    if pa:
-        wrap = inferred["wrap"]
-        return [None if unset_everywhere[j] else wrap(pieces[j]) for j in range(width)]
-    cls = dtype.construct_array_type()
-    try:
-        return [None if unset_everywhere[j] else cls._from_sequence(
-            np.array(list(chain.from_iterable(pieces[j])), dtype=object), dtype=dtype) for j in range(width)]
-    except (ValueError, TypeError):  # bytes: a field that is not UTF-8
-        raise Unsupported() from None
+    gaps = [missing for _, missing in chunks if missing is not None]
+    alone = (sum(missing.sum(axis=1) for missing in gaps) == n).tolist() if gaps else [False] * width
+    pa = inferred["pyarrow"]
+    if pa is None:  # Python storage: one array per column from the strings, None where missing
+        values, missing = _joined(chunks)
+        if missing is not None:
+            values[missing] = None
+        cls, dtype = inferred["str"].construct_array_type(), inferred["str"]
+        try:
+            return [None if alone[j] else cls._from_sequence(values[j], dtype=dtype) for j in range(width)]
+        except (ValueError, TypeError):  # bytes: a field that is not UTF-8
+            raise Unsupported() from None
+    wholes = [pa.chunked_array([packed if missing is None else _with_nulls(packed, missing, pa)])
+              for packed, missing in chunks]
+    if len(wholes) == 1:  # a page: its columns are slices of one buffer
+        pieces = [[wholes[0].slice(j * n, n)] for j in range(width)]
+    else:
+        rows = [len(whole) // width for whole in wholes]
+        pieces = [[whole.slice(j * size, size) for whole, size in zip(wholes, rows)] for j in range(width)]
+    wrap = inferred["wrap"]
+    return [None if alone[j] else wrap(pieces[j]) for j in range(width)]
 
 
 def _pyarrow() -> Any:
@@ -351,54 +437,50 @@ def _arrow_wrapper(template: Any, pa: Any) -> Any:
 
 
 # ---- placing: typed blocks as pandas would infer them -------------------------------------------
-def _all_unset(n: int, inferred: Dict[str, Any]) -> np.ndarray:
-    """A column unset in every row: all NaN, of the dtype pandas infers for that."""
-    return np.full((1, n), NAN, dtype=np.float64 if inferred["none"] == np.float64 else object)
+# pandas makes a column missing from every row float64 (all NaN) and consolidates float64 columns
+# into one block: such columns go with the floats.  The self-check confirms this on each pandas.
+_Blocks = List[Tuple[Any, List[int]]]
 
 
-def _place_with_gaps(block: _Block, kind: str, positions: List[int], inferred: Dict[str, Any],
-                     blocks: List[Tuple[Any, List[int]]], floats: List[Tuple[np.ndarray, List[int]]]) -> None:
-    """Columns with unset cells: NaN there; an int column with a gap becomes float64 (as pandas
-    infers), a column unset in every row takes the all-NaN dtype."""
-    n = block.values.shape[1]
-    if kind != "str" and inferred["none"] == np.float64:  # pandas' usual inference: the short way
-        _place_numbers_with_gaps(block, kind, positions, blocks, floats)
+def _all_missing(n: int) -> np.ndarray:
+    return np.full((1, n), NAN)
+
+
+def _place_numbers(kind: str, values: np.ndarray, missing: Any, positions: List[int],
+                   blocks: _Blocks, floats: _Blocks) -> None:
+    """NaN where a cell is missing; an int column with a gap becomes float64 (as pandas infers)."""
+    if missing is not None and kind == "float":
+        values[missing] = NAN
+    if missing is None or kind == "float":
+        (floats if kind == "float" else blocks).append((values, positions))
         return
-    gaps = block.gaps()
-    # With an all-NaN dtype of float64 the float path below makes an unset int or float column.
-    alone = gaps == n if kind == "str" or inferred["none"] != np.float64 else np.zeros(len(gaps), dtype=bool)
+    gapped = missing.any(axis=1)
+    if gapped.all():
+        as_float = values.astype(np.float64)
+        as_float[missing] = NAN
+        floats.append((as_float, positions))
+        return
+    gaps, keep = np.flatnonzero(gapped).tolist(), np.flatnonzero(~gapped).tolist()
+    as_float = values[gaps].astype(np.float64)
+    as_float[missing[gaps]] = NAN
+    floats.append((as_float, [positions[j] for j in gaps]))
+    blocks.append((values[keep], [positions[j] for j in keep]))
+
+
+def _place_object_strings(chunks: List[Tuple[Any, Any]], positions: List[int], blocks: _Blocks,
+                          floats: _Blocks) -> None:
+    """Strings stored as objects (pandas 2): one object block, NaN where missing."""
+    values, missing = _joined(chunks)
+    if missing is None:
+        blocks.append((values, positions))
+        return
+    values[missing] = NAN
+    alone = missing.all(axis=1)
+    keep = np.flatnonzero(~alone).tolist()
     for j in np.flatnonzero(alone).tolist():
-        blocks.append((_all_unset(n, inferred), [positions[j]]))
-    if kind == "int":
-        as_float = block.values.astype(np.float64)
-        as_float[block.unset] = NAN
-        gapped = np.flatnonzero((gaps > 0) & ~alone)
-        if gapped.size:
-            floats.append((as_float[gapped], [positions[j] for j in gapped.tolist()]))
-        keep = np.flatnonzero(gaps == 0)
-    else:
-        block.values[block.unset] = NAN
-        keep = np.flatnonzero(~alone)
-    if keep.size:
-        kept = block.values if keep.size == len(positions) else block.values[keep]
-        (floats if kind == "float" else blocks).append((kept, [positions[j] for j in keep.tolist()]))
-
-
-def _place_numbers_with_gaps(block: _Block, kind: str, positions: List[int], blocks: List[Tuple[Any, List[int]]],
-                             floats: List[Tuple[np.ndarray, List[int]]]) -> None:
-    """Number columns with unset cells, when an all-NaN column is float64: NaN in the cells; an
-    int column with a gap is float64 (so is one unset in every row), the other int columns stay."""
-    if kind == "float":
-        block.values[block.unset] = NAN
-        floats.append((block.values, positions))
-        return
-    gapped = sorted(set(block.unset[0].tolist()))
-    as_float = block.values[gapped].astype(np.float64)
-    as_float[np.searchsorted(gapped, block.unset[0]), block.unset[1]] = NAN
-    floats.append((as_float, [positions[j] for j in gapped]))
-    if len(gapped) < len(positions):
-        keep = sorted(set(range(len(positions))).difference(gapped))
-        blocks.append((block.values[keep], [positions[j] for j in keep]))
+        floats.append((_all_missing(values.shape[1]), [positions[j]]))
+    if keep:
+        blocks.append((values if len(keep) == len(positions) else values[keep], [positions[j] for j in keep]))
 
 
 def fast_frame(items: Sequence[Any], schema: FrameSchema, columns: Any = None) -> pd.DataFrame:
@@ -413,21 +495,18 @@ def fast_frame(items: Sequence[Any], schema: FrameSchema, columns: Any = None) -
     items = list(items)  # one wrapper per item instead of one per item and kind
     plan = _plan(schema)
     inferred = plan.inferred
-    blocks: List[Tuple[Any, List[int]]] = []
-    floats: List[Tuple[np.ndarray, List[int]]] = []   # float columns, and int columns with a gap
-    for kind, spec in plan.kinds:
-        if kind == "str" and not inferred["object_str"]:
-            for position, array in zip(spec.positions, _string_arrays(items, columns, spec, inferred)):
-                blocks.append((_all_unset(n, inferred) if array is None else array, [position]))
-            continue
-        if kind == "str" or columns is None:  # object strings (pandas 2): the strings are the storage
-            block = _read_items(items, kind, spec)
+    cells = _read_page(items, plan) if columns is None else _read_reply(items, columns, plan)
+    blocks: _Blocks = []
+    floats: _Blocks = []   # float columns, int columns with a gap, columns missing everywhere
+    for (kind, spec), (values, missing) in zip(plan.kinds, cells):
+        if kind != "str":
+            _place_numbers(kind, values, missing, spec.positions, blocks, floats)
+        elif inferred["object_str"]:
+            _place_object_strings(values, spec.positions, blocks, floats)
         else:
-            block = _read_columns(items, columns, kind, spec)
-        if block.unset is None:  # the usual case: every field set
-            (floats if kind == "float" else blocks).append((block.values, spec.positions))
-        else:
-            _place_with_gaps(block, kind, spec.positions, inferred, blocks, floats)
+            for position, array in zip(spec.positions, _string_arrays(values, len(spec.fields), n, inferred)):
+                (floats if array is None else blocks).append(
+                    (_all_missing(n) if array is None else array, [position]))
     if len(floats) == 1:
         blocks.append(floats[0])
     elif floats:

@@ -216,30 +216,16 @@ def _pick(values: Sequence[Any], indexes: List[int]) -> Sequence[Any]:
 
 
 Query = Tuple[np.ndarray, Tuple[str, ...], bool]  # (positions, fields, item_major): see _missing_cells
-Layout = Tuple[Tuple[Tuple[str, ...], bool], ...]   # per kind (fields, item_major)
 
 
-@lru_cache(maxsize=32)
-def _cell_table(layouts: Layout, n: int) -> Tuple[Tuple[int, ...], Tuple[str, ...], Tuple[int, ...]]:
-    """For kinds laid out one after another, each cell's item and field, and where each kind starts.
-
-    A kind's cells are item after item (numbers) or column after column (strings); tables for
-    a layout and row count are made once (a page size recurs: every page but the last is full).
-    """
-    rows: List[int] = []
-    names: List[str] = []
-    starts = []
-    for fields, item_major in layouts:
-        starts.append(len(rows))
-        width = len(fields)
-        if item_major:
-            rows.extend(row for row in range(n) for _ in range(width))
-            names.extend(fields * n)
-        else:
-            rows.extend(list(range(n)) * width)
-            names.extend(field for field in fields for _ in range(n))
-    starts.append(len(rows))
-    return tuple(rows), tuple(names), tuple(starts)
+@lru_cache(maxsize=64)
+def _cell_table(fields: Tuple[str, ...], item_major: bool, n: int) -> Tuple[Tuple[int, ...], Tuple[str, ...]]:
+    """Each cell's item and field, for one kind's cells laid out item after item (numbers) or
+    column after column (strings); made once per layout and row count (a page size recurs)."""
+    width = len(fields)
+    if item_major:
+        return tuple(row for row in range(n) for _ in range(width)), fields * n
+    return tuple(range(n)) * width, tuple(field for field in fields for _ in range(n))
 
 
 def _missing_cells(items: Sequence[Any], queries: Sequence[Query]) -> List[Any]:
@@ -250,19 +236,28 @@ def _missing_cells(items: Sequence[Any], queries: Sequence[Query]) -> List[Any]:
     values, laid out item after item (numbers) or column after column (strings).  Returns per
     query a flat bool array over that layout, or None where every candidate is set.
     """
-    if not any(positions.size for positions, _, _ in queries):
+    n = len(items)
+    rows: List[int] = []
+    names: List[str] = []
+    for positions, fields, item_major in queries:
+        if positions.size:
+            cells = positions.tolist()
+            row_of, field_of = _cell_table(fields, item_major, n)
+            rows.extend(_pick(row_of, cells))
+            names.extend(_pick(field_of, cells))
+    if not names:
         return [None] * len(queries)
-    rows, names, starts = _cell_table(tuple((fields, major) for _, fields, major in queries), len(items))
-    cells = np.concatenate([positions + start for (positions, _, _), start in zip(queries, starts)])
-    where = cells.tolist()
-    present = np.fromiter(map(type(items[0]).HasField, _pick(items, list(_pick(rows, where))), _pick(names, where)),
-                          dtype=bool, count=cells.size)
-    gone = cells[~present]  # ascending, as the kinds' positions are
-    missing = np.zeros(starts[-1], dtype=bool)
-    missing[gone] = True
-    ends = np.searchsorted(gone, starts).tolist()  # per kind, where its missing cells start in gone
-    return [missing[start:end] if ends[k] < ends[k + 1] else None
-            for k, (start, end) in enumerate(zip(starts, starts[1:]))]
+    present = np.fromiter(map(type(items[0]).HasField, _pick(items, rows), names), dtype=bool, count=len(names))
+    missing, start = [], 0
+    for positions, fields, _ in queries:
+        gone = positions[~present[start:start + positions.size]] if positions.size else positions
+        start += positions.size
+        mask = None
+        if gone.size:
+            mask = np.zeros(n * len(fields), dtype=bool)
+            mask[gone] = True
+        missing.append(mask)
+    return missing
 
 
 def _read_page(items: Sequence[Any], plan: "_Plan") -> List[_Cells]:

@@ -103,6 +103,18 @@ def test_a_single_default_cell(field, explicit_default):
     both_readers(reply.s2c, A)
 
 
+def test_columns_missing_everywhere_or_in_one_chunk_of_a_big_reply():
+    """Strings of big replies are read in chunks: a column unset in every row of every chunk is
+    all-NaN float64, one unset only in the second chunk keeps its strings and gets NaN there."""
+    reply = shaped_reply(A, _fastframe._CHUNK + 40, 0.0)
+    for row, item in enumerate(reply.s2c.aBuyBackList):
+        for field in ("seller", "payDate", "valueFloor"):
+            item.ClearField(field)
+        if row >= _fastframe._CHUNK:
+            item.ClearField("buyBackMode")
+    both_readers(reply.s2c, A)
+
+
 def test_frames_do_not_share_their_axes():
     """Index objects are mutable (``.name``): each frame must have its own, as pandas makes them."""
     reply = shaped_reply(HK, 3, 0.0)

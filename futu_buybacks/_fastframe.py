@@ -74,7 +74,8 @@ def _frame_from_blocks(blocks: List[Tuple[Any, List[int]]], columns: pd.Index, n
     """A DataFrame from (values, column positions) blocks, without copying or re-inferring.
 
     Numpy values are 2-D (columns x rows), extension arrays 1-D, as pandas stores them; every
-    position appears once.  pandas' own block classes (2.1 to 3.x) are used directly: the public
+    position appears once, in ascending order within a block (pandas' own invariant).  pandas'
+    own block classes (2.1 to 3.x) are used directly: the public
     ``create_dataframe_from_blocks`` (2.3+) validates what we built, at twice the cost.  The
     values here are int64, float64 or object arrays and string extension arrays, for which
     pandas' ``new_block`` picks NumpyBlock and ExtensionBlock: we pick them the same way.
@@ -502,11 +503,22 @@ def fast_frame(items: Sequence[Any], schema: FrameSchema, columns: Any = None) -
             for position, array in zip(spec.positions, _string_arrays(values, len(spec.fields), n, inferred)):
                 (floats if array is None else blocks).append(
                     (_all_missing(n) if array is None else array, [position]))
-    if len(floats) == 1:
-        blocks.append(floats[0])
-    elif floats:
-        blocks.append((np.vstack([values for values, _ in floats]), [p for _, places in floats for p in places]))
+    if floats:
+        blocks.append(_merged(floats))
     return _frame_from_blocks(blocks, plan.columns, n)
+
+
+def _merged(floats: _Blocks) -> Tuple[np.ndarray, List[int]]:
+    """The float64 columns as one block, rows in column order as pandas keeps them (merging
+    blocks sorts them; ``to_numpy`` of a one-block frame reads the rows without the placement)."""
+    if len(floats) == 1:
+        return floats[0]
+    positions = [p for _, places in floats for p in places]
+    values = np.vstack([values for values, _ in floats])
+    if positions != sorted(positions):
+        order = np.argsort(positions)
+        values, positions = values[order], np.asarray(positions)[order].tolist()
+    return values, positions
 
 
 def empty_from_blocks(schema: FrameSchema) -> pd.DataFrame:

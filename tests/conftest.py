@@ -30,6 +30,8 @@ def assert_same_frame(left: pd.DataFrame, right: pd.DataFrame) -> None:
     assert left.dtypes.to_dict() == right.dtypes.to_dict()
     pd.testing.assert_frame_equal(left, right, check_exact=True)
     assert left.equals(right)
+    # whole-frame reads take shortcuts column reads do not (a one-block frame skips its placement)
+    pd.testing.assert_frame_equal(pd.DataFrame(left.to_numpy()), pd.DataFrame(right.to_numpy()), check_exact=True)
 
 
 def assert_same_result(left, right) -> None:

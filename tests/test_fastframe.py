@@ -14,7 +14,7 @@ from futu_buybacks._fastframe import Unsupported, fast_frame, merge_lists
 from futu_buybacks._schema import FRAMES, HK, A
 
 from conftest import assert_same_frame
-from strategies import replies
+from strategies import Response, replies
 
 
 def both_readers(s2c, schema):
@@ -40,24 +40,12 @@ def test_a_frame_of_one_float_block():
     """Every column float64 (ints with gaps, floats, strings unset everywhere): one block, whose
     columns must be in order for to_numpy (found by the matrix on pandas 3.1 without pyarrow)."""
     for schema in FRAMES:
-        response = replies_with([{schema.fields[-2]: 0}])
+        response = Response()
+        response.retType = 0
+        items = getattr(response.s2c, schema.list_field)
+        setattr(items.add(), schema.fields[-2], 0)  # a float field, set to its default
         both_readers(response.s2c, schema)
-        frame = fast_frame(getattr(response.s2c, schema.list_field), schema)
-        assert frame._mgr.nblocks == 1
-
-
-def replies_with(rows):
-    """A reply whose HK and A lists each hold one item per dict, with those fields set."""
-    from strategies import Response
-    response = Response()
-    response.retType = 0
-    for schema in FRAMES:
-        for values in rows:
-            item = getattr(response.s2c, schema.list_field).add()
-            for field, value in values.items():
-                if field in item.DESCRIPTOR.fields_by_name:
-                    setattr(item, field, value)
-    return response
+        assert fast_frame(items, schema)._mgr.nblocks == 1
 
 
 def test_the_fast_path_is_on():

@@ -216,7 +216,7 @@ def _pick(values: Sequence[Any], indexes: List[int]) -> Sequence[Any]:
     return itemgetter(*indexes)(values) if len(indexes) > 1 else (values[indexes[0]],)
 
 
-Query = Tuple[np.ndarray, Tuple[str, ...], bool]  # (positions, fields, item_major): see _missing_cells
+_Query = Tuple[np.ndarray, Tuple[str, ...], bool]  # (positions, fields, item_major): see _missing_cells
 
 
 @lru_cache(maxsize=64)
@@ -229,7 +229,7 @@ def _cell_table(fields: Tuple[str, ...], item_major: bool, n: int) -> Tuple[Tupl
     return tuple(range(n)) * width, tuple(field for field in fields for _ in range(n))
 
 
-def _missing_cells(items: Sequence[Any], queries: Sequence[Query]) -> List[Any]:
+def _missing_cells(items: Sequence[Any], queries: Sequence[_Query]) -> List[Any]:
     """Of the cells holding a default value, those no item set, for several kinds in one pass of
     ``HasField`` calls (mapped in C over the cells picked).
 

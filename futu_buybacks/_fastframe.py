@@ -382,7 +382,9 @@ def _string_arrays(chunks: List[Tuple[Any, Any]], width: int, n: int, inferred: 
     column is a slice; a column of several chunks is combined into one buffer, as pandas makes it.
     """
     gaps = [missing for _, missing in chunks if missing is not None]
-    alone = (sum(missing.sum(axis=1) for missing in gaps) == n).tolist() if gaps else [False] * width
+    counts = sum(missing.sum(axis=1) for missing in gaps).tolist() if gaps else [0] * width
+    alone = [count == n for count in counts]
+    nulls = any(0 < count < n for count in counts)  # else only whole columns are missing: dropped
     pa = inferred["pyarrow"]
     if pa is None:  # Python storage: one array per column from the strings, None where missing
         values, missing = _joined(chunks)
@@ -393,7 +395,7 @@ def _string_arrays(chunks: List[Tuple[Any, Any]], width: int, n: int, inferred: 
             return [None if alone[j] else cls._from_sequence(values[j], dtype=dtype) for j in range(width)]
         except (ValueError, TypeError):  # bytes: a field that is not UTF-8
             raise Unsupported() from None
-    wholes = [pa.chunked_array([packed if missing is None else _with_nulls(packed, missing, pa)])
+    wholes = [pa.chunked_array([_with_nulls(packed, missing, pa) if nulls and missing is not None else packed])
               for packed, missing in chunks]
     if len(wholes) == 1:  # a page: its columns are slices of one buffer
         pieces = [[wholes[0].slice(j * n, n)] for j in range(width)]
@@ -438,45 +440,99 @@ def _arrow_wrapper(template: Any, pa: Any) -> Any:
 _Blocks = List[Tuple[Any, List[int]]]
 
 
-def _all_missing(n: int) -> np.ndarray:
-    return np.full((1, n), NAN)
+class _FloatBlock:
+    """The frame's one float64 block: float columns, int columns with a gap and columns missing
+    from every row, gathered by position and written once, rows in column order (pandas keeps a
+    block's columns ascending; ``to_numpy`` of a one-block frame reads the rows without looking)."""
+
+    def __init__(self, n: int) -> None:
+        self.n = n
+        self.parts: List[Tuple[Any, List[int]]] = []  # (float64 values, or None: all NaN; positions)
+
+    def add(self, values: Any, positions: List[int], missing: Any = None) -> None:
+        """Columns at ``positions`` (ascending), NaN where ``missing``; ``values`` None: all NaN.
+        Float values get their NaN in place (they are the caller's own, just read)."""
+        if not positions:
+            return
+        if missing is not None:
+            if values.dtype == np.float64:
+                values[missing] = NAN
+            else:
+                values = np.where(missing, NAN, values)
+        self.parts.append((values, positions))
+
+    def block(self) -> Any:
+        """(values, positions), or None without float columns."""
+        if len(self.parts) <= 1 and (not self.parts or self.parts[0][0] is not None):
+            return self.parts[0] if self.parts else None  # one set of columns: as it is, no copy
+        positions, rows = _float_layout(tuple(tuple(places) for _, places in self.parts))
+        out = np.empty((len(positions), self.n))
+        for (values, _), where in zip(self.parts, rows):
+            out[where] = NAN if values is None else values
+        return out, positions
+
+
+@lru_cache(maxsize=256)
+def _float_layout(parts: Tuple[Tuple[int, ...], ...]) -> Tuple[List[int], List[Any]]:
+    """The float block's positions in order, and where each part's rows go (a slice if they follow
+    each other); a page layout recurs, so it is worked out once."""
+    positions = sorted(p for places in parts for p in places)
+    rank = {p: r for r, p in enumerate(positions)}
+    rows = []
+    for places in parts:
+        first, last = rank[places[0]], rank[places[-1]]
+        contiguous = last - first + 1 == len(places)
+        rows.append(slice(first, last + 1) if contiguous else [rank[p] for p in places])
+    return positions, rows
+
+
+def _missing_per_column(missing: Any, n: int, width: int) -> Tuple[List[int], List[int], List[int]]:
+    """The columns (indexes) set in every row, those missing from some rows, and those missing
+    from every row (``missing``: None or bool, columns x rows)."""
+    if missing is None:
+        return list(range(width)), [], []
+    counts = missing.sum(axis=1).tolist()
+    if 0 < min(counts) and max(counts) < n:  # every column has a gap (cells unset at random)
+        return [], list(range(width)), []
+    return ([j for j, c in enumerate(counts) if not c], [j for j, c in enumerate(counts) if 0 < c < n],
+            [j for j, c in enumerate(counts) if c == n])
+
+
+def _rows(values: np.ndarray, picked: List[int], width: int) -> np.ndarray:
+    """The picked rows of a (width x n) array: the array itself when every row is picked."""
+    return values if len(picked) == width else values[picked]
 
 
 def _place_numbers(kind: str, values: np.ndarray, missing: Any, positions: List[int],
-                   blocks: _Blocks, floats: _Blocks) -> None:
+                   blocks: _Blocks, floats: _FloatBlock) -> None:
     """NaN where a cell is missing; an int column with a gap becomes float64 (as pandas infers)."""
-    if missing is not None and kind == "float":
-        values[missing] = NAN
-    if missing is None or kind == "float":
-        (floats if kind == "float" else blocks).append((values, positions))
+    if kind == "float":
+        floats.add(values, positions, missing)
         return
-    gapped = missing.any(axis=1)
-    if gapped.all():
-        as_float = values.astype(np.float64)
-        as_float[missing] = NAN
-        floats.append((as_float, positions))
-        return
-    gaps, keep = np.flatnonzero(gapped).tolist(), np.flatnonzero(~gapped).tolist()
-    as_float = values[gaps].astype(np.float64)
-    as_float[missing[gaps]] = NAN
-    floats.append((as_float, [positions[j] for j in gaps]))
-    blocks.append((values[keep], [positions[j] for j in keep]))
-
-
-def _place_object_strings(chunks: List[Tuple[Any, Any]], positions: List[int], blocks: _Blocks,
-                          floats: _Blocks) -> None:
-    """Strings stored as objects (pandas 2): one object block, NaN where missing."""
-    values, missing = _joined(chunks)
     if missing is None:
         blocks.append((values, positions))
         return
-    values[missing] = NAN
-    alone = missing.all(axis=1)
-    keep = np.flatnonzero(~alone).tolist()
-    for j in np.flatnonzero(alone).tolist():
-        floats.append((_all_missing(values.shape[1]), [positions[j]]))
-    if keep:
-        blocks.append((values if len(keep) == len(positions) else values[keep], [positions[j] for j in keep]))
+    width = len(positions)
+    complete, gapped, absent = _missing_per_column(missing, values.shape[1], width)
+    if complete:
+        blocks.append((_rows(values, complete, width), [positions[j] for j in complete]))
+    if gapped:
+        floats.add(_rows(values, gapped, width), [positions[j] for j in gapped], _rows(missing, gapped, width))
+    floats.add(None, [positions[j] for j in absent])
+
+
+def _place_object_strings(chunks: List[Tuple[Any, Any]], positions: List[int], blocks: _Blocks,
+                          floats: _FloatBlock) -> None:
+    """Strings stored as objects (pandas 2): one object block, NaN where missing."""
+    values, missing = _joined(chunks)
+    width = len(positions)
+    complete, gapped, absent = _missing_per_column(missing, values.shape[1], width)
+    if gapped:
+        values[missing] = NAN
+    kept = sorted(complete + gapped)
+    if kept:
+        blocks.append((_rows(values, kept, width), [positions[j] for j in kept]))
+    floats.add(None, [positions[j] for j in absent])
 
 
 def fast_frame(items: Sequence[Any], schema: FrameSchema, columns: Any = None) -> pd.DataFrame:
@@ -493,32 +549,24 @@ def fast_frame(items: Sequence[Any], schema: FrameSchema, columns: Any = None) -
     inferred = plan.inferred
     cells = _read_page(items, plan) if columns is None else _read_reply(items, columns, plan)
     blocks: _Blocks = []
-    floats: _Blocks = []   # float columns, int columns with a gap, columns missing everywhere
+    floats = _FloatBlock(n)  # float columns, int columns with a gap, columns missing everywhere
     for (kind, spec), (values, missing) in zip(plan.kinds, cells):
         if kind != "str":
             _place_numbers(kind, values, missing, spec.positions, blocks, floats)
         elif inferred["object_str"]:
             _place_object_strings(values, spec.positions, blocks, floats)
         else:
+            unset = []
             for position, array in zip(spec.positions, _string_arrays(values, len(spec.fields), n, inferred)):
-                (floats if array is None else blocks).append(
-                    (_all_missing(n) if array is None else array, [position]))
-    if floats:
-        blocks.append(_merged(floats))
+                if array is None:
+                    unset.append(position)
+                else:
+                    blocks.append((array, [position]))
+            floats.add(None, unset)
+    merged = floats.block()
+    if merged is not None:
+        blocks.append(merged)
     return _frame_from_blocks(blocks, plan.columns, n)
-
-
-def _merged(floats: _Blocks) -> Tuple[np.ndarray, List[int]]:
-    """The float64 columns as one block, rows in column order as pandas keeps them (merging
-    blocks sorts them; ``to_numpy`` of a one-block frame reads the rows without the placement)."""
-    if len(floats) == 1:
-        return floats[0]
-    positions = [p for _, places in floats for p in places]
-    values = np.vstack([values for values, _ in floats])
-    if positions != sorted(positions):
-        order = np.argsort(positions)
-        values, positions = values[order], np.asarray(positions)[order].tolist()
-    return values, positions
 
 
 def empty_from_blocks(schema: FrameSchema) -> pd.DataFrame:

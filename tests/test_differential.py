@@ -61,19 +61,25 @@ def test_identical_to_native_algorithm(reply):
     shim_vs_oracle(reply)
 
 
-def shaped_reply(schema, rows, sparse):
-    """The benchmark shapes: 50-row HK / A pages, sparse A pages (15% unset), 5,000-row replies."""
-    rng = random.Random(rows * 31 + sparse)
+def shaped_reply(schema, rows, sparse, whole_fields=False):
+    """The benchmark shapes: 50-row HK / A pages, sparse A pages, 5,000-row replies.
+
+    ``sparse`` is the share left unset: of the cells, each at random, or with ``whole_fields`` of
+    the fields, each then unset in every item (as a server leaves out what a market lacks).
+    """
+    rng = random.Random(rows * 31 + sparse + whole_fields)
     response = Response()
     response.retType = 0
     response.s2c.nextKey = "50"
     items = getattr(response.s2c, schema.list_field)
     descriptor = items.add().DESCRIPTOR
     del items[0]
+    absent = set(rng.sample(range(len(descriptor.fields)), round(sparse * len(descriptor.fields)))
+                 if whole_fields else ())
     for i in range(rows):
         item = items.add()
-        for field in descriptor.fields:
-            if sparse and rng.random() < sparse:
+        for number, field in enumerate(descriptor.fields):
+            if number in absent or (sparse and not whole_fields and rng.random() < sparse):
                 continue
             if field.type == 9:
                 setattr(item, field.name, f"{field.name}-{i % 17}")
@@ -84,12 +90,14 @@ def shaped_reply(schema, rows, sparse):
     return response
 
 
-SHAPES = [(HK, 50, 0.0), (A, 50, 0.0), (A, 50, 0.15), (A, 5000, 0.0), (HK, 5000, 0.15)]
+# (schema, rows, share unset, whole fields unset)
+SHAPES = [(HK, 50, 0.0, False), (A, 50, 0.0, False), (A, 50, 0.15, False), (A, 50, 0.15, True),
+          (A, 5000, 0.0, False), (HK, 5000, 0.15, False), (HK, 5000, 0.15, True)]
 
 
-@pytest.mark.parametrize("schema, rows, sparse", SHAPES, ids=lambda v: getattr(v, "market", v))
-def test_benchmark_shapes(mocker, schema, rows, sparse):
-    reply = shaped_reply(schema, rows, sparse)
+@pytest.mark.parametrize("schema, rows, sparse, whole_fields", SHAPES, ids=lambda v: getattr(v, "market", v))
+def test_benchmark_shapes(mocker, schema, rows, sparse, whole_fields):
+    reply = shaped_reply(schema, rows, sparse, whole_fields)
     shim_vs_oracle(reply)
     for sdk_name in NATIVE_SDKS:
         native, shim = native_and_shim(mocker, sdk_name, reply)

@@ -52,10 +52,11 @@ def test_the_fast_path_is_on():
     assert _frames._fast_enabled(), "the fast path switched itself off on this pandas / protobuf"
 
 
-@pytest.mark.parametrize("schema, rows, sparse", SHAPES + [(HK, 7, 0.6), (A, 300, 0.15), (A, 5000, 0.0)],
+@pytest.mark.parametrize("schema, rows, sparse, whole_fields",
+                         SHAPES + [(HK, 7, 0.6, False), (A, 300, 0.15, False), (A, 300, 0.3, True)],
                          ids=lambda v: getattr(v, "market", v))
-def test_both_readers_equal_the_oracle_on_the_benchmark_shapes(schema, rows, sparse):
-    both_readers(shaped_reply(schema, rows, sparse).s2c, schema)
+def test_both_readers_equal_the_oracle_on_the_benchmark_shapes(schema, rows, sparse, whole_fields):
+    both_readers(shaped_reply(schema, rows, sparse, whole_fields).s2c, schema)
 
 
 @settings(max_examples=150, deadline=None, database=None)
@@ -167,5 +168,5 @@ def test_pandas_2_with_inferred_strings():
         pytest.skip(f"future.infer_string unavailable: {exc}")
     with pd.option_context("future.infer_string", True):
         assert _frames._fast_enabled()
-        for schema, rows, sparse in SHAPES[:3]:
-            both_readers(shaped_reply(schema, rows, sparse).s2c, schema)
+        for schema, rows, sparse, whole_fields in SHAPES[:4]:
+            both_readers(shaped_reply(schema, rows, sparse, whole_fields).s2c, schema)

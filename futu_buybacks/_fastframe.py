@@ -6,6 +6,9 @@ typed blocks instead of one dict per item, several times faster and in a fractio
 - values are read in C: for a page, one ``attrgetter`` per item mapped over the items; for a
   big reply, whole columns from the reply's *twin* (see ``merge_lists``), which numpy reads
   without a Python object per number;
+- fields no item has (a server leaves out what it lacks) are found first and not read: they
+  become all-NaN float64 columns (a page asks the other items only of the fields the first one
+  lacks; a big reply's twin shows them as empty columns);
 - an unset proto2 field reads as its default (0, 0.0, ""), so ``HasField`` is asked only of the
   cells holding a default value, for all the kinds of a page in one pass; what it finds is a
   missing mask per kind, from which NaN (numbers) or nulls (a validity bitmap over the packed
@@ -21,7 +24,7 @@ the matrix covers.
 
 import inspect
 from functools import lru_cache
-from itertools import chain, repeat
+from itertools import chain, filterfalse, repeat
 from operator import attrgetter, itemgetter
 from typing import Any, Dict, FrozenSet, List, NamedTuple, Sequence, Tuple
 
@@ -130,35 +133,53 @@ class _Kind(NamedTuple):
 
 
 class _Plan(NamedTuple):
-    """Everything about a schema that does not depend on the data, per pandas configuration."""
+    """Everything about a schema that does not depend on the data, per pandas configuration and
+    set of fields no item of a page has (those are not read: see ``_absent_fields``)."""
 
     schema: FrameSchema
     kinds: Tuple[Tuple[str, _Kind], ...]
     columns: pd.Index          # the columns Index the native constructor makes
     inferred: Dict[str, Any]   # what pandas infers (see _inferred)
+    absent: List[int]          # positions of the columns left out
 
 
-_plans: Dict[Tuple[int, Any], _Plan] = {}
+_plans: Dict[Tuple[int, Any, FrozenSet[str]], _Plan] = {}
 
 
-def _plan(schema: FrameSchema) -> _Plan:
+def _plan(schema: FrameSchema, absent: FrozenSet[str] = frozenset()) -> _Plan:
     option = string_option()
-    plan = _plans.get((id(schema), option))
+    key = (id(schema), option, absent)
+    plan = _plans.get(key)
     if plan is None:  # the plan holds the schema, so its id is not reused while the entry lives
         from ._messages import item_descriptor
         item = item_descriptor(schema.list_field)
         kinds = []
         for kind in _KINDS:
-            positions = [i for i, c in enumerate(schema.columns) if c.kind == kind]
+            positions = [i for i, c in enumerate(schema.columns) if c.kind == kind and c.field not in absent]
             if positions:
                 fields = tuple(schema.columns[i].field for i in positions)
                 getter = attrgetter(*fields) if len(fields) > 1 else (lambda m, g=attrgetter(fields[0]): (g(m),))
                 unsigned = frozenset(j for j, field in enumerate(fields)
                                      if item.fields_by_name[field].type == item.fields_by_name[field].TYPE_UINT64)
                 kinds.append((kind, _Kind(positions, fields, getter, unsigned)))
-        plan = _Plan(schema, tuple(kinds), empty_template(schema.names, option).columns, _inferred(option))
-        _plans[(id(schema), option)] = plan
+        plan = _Plan(schema, tuple(kinds), empty_template(schema.names, option).columns, _inferred(option),
+                     [i for i, c in enumerate(schema.columns) if c.field in absent])
+        if len(_plans) < 1024:  # a server leaves out a few sets of fields, not thousands
+            _plans[key] = plan
     return plan
+
+
+def _absent_fields(items: Sequence[Any], fields: Tuple[str, ...]) -> FrozenSet[str]:
+    """The fields no item has, found cheaply: only those the first item lacks are asked of the
+    others, and a field stops being asked at the first item that has it."""
+    lacking = list(filterfalse(items[0].HasField, fields))
+    if not lacking:
+        return _NONE_ABSENT
+    has_field, n = type(items[0]).HasField, len(items)
+    return frozenset(field for field in lacking if not any(map(has_field, items, repeat(field, n))))
+
+
+_NONE_ABSENT: FrozenSet[str] = frozenset()
 
 
 # ---- reading: every value once, ``HasField`` only of the cells holding a default ------------------
@@ -545,11 +566,15 @@ def fast_frame(items: Sequence[Any], schema: FrameSchema, columns: Any = None) -
     if n == 0:
         raise ValueError("fast_frame needs items; see empty_frame")
     items = list(items)  # one wrapper per item instead of one per item and kind
-    plan = _plan(schema)
+    if columns is None:  # fields no item has are not read
+        plan = _plan(schema, _absent_fields(items, schema.fields))
+    else:  # the twin holds them as empty columns
+        plan = _plan(schema, frozenset(field for field in schema.fields if not len(getattr(columns, field))))
     inferred = plan.inferred
     cells = _read_page(items, plan) if columns is None else _read_reply(items, columns, plan)
     blocks: _Blocks = []
     floats = _FloatBlock(n)  # float columns, int columns with a gap, columns missing everywhere
+    floats.add(None, plan.absent)
     for (kind, spec), (values, missing) in zip(plan.kinds, cells):
         if kind != "str":
             _place_numbers(kind, values, missing, spec.positions, blocks, floats)

@@ -126,6 +126,33 @@ def test_a_single_default_cell(field, explicit_default):
     both_readers(reply.s2c, A)
 
 
+@pytest.mark.parametrize("kept_by", ["none", "the first item", "the last item", "an item set to the default"])
+def test_fields_no_item_of_a_page_has(kept_by):
+    """A page's fields that no item has are found before reading and not read (all-NaN float64
+    columns); a field the first item lacks but another item has must still be read, to the last."""
+    for schema in FRAMES:
+        reply = shaped_reply(schema, 6, 0.0)
+        items = getattr(reply.s2c, schema.list_field)
+        full = list(getattr(shaped_reply(schema, 6, 0.0).s2c, schema.list_field))
+        dropped = schema.fields[1:3] + schema.fields[-1:]  # a string, a number and the last field
+        for item in items:
+            for field in dropped:
+                item.ClearField(field)
+        if kept_by != "none":
+            row = {"the first item": 0, "the last item": -1, "an item set to the default": 3}[kept_by]
+            for field in dropped:
+                value = getattr(full[row], field)
+                setattr(items[row], field, type(value)() if row == 3 else value)
+        absent = _fastframe._absent_fields(list(items), schema.fields)
+        assert absent == (frozenset(dropped) if kept_by == "none" else frozenset())
+        both_readers(reply.s2c, schema)
+    empty = Response()
+    empty.retType = 0
+    for _ in range(3):
+        empty.s2c.aBuyBackList.add()  # items with no field at all
+    both_readers(empty.s2c, A)
+
+
 def test_columns_missing_everywhere_or_in_one_chunk_of_a_big_reply():
     """Strings of big replies are read in chunks: a column unset in every row of every chunk is
     all-NaN float64, one unset only in the second chunk keeps its strings and gets NaN there."""

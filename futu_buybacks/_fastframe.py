@@ -134,7 +134,7 @@ class _Kind(NamedTuple):
 
 class _Plan(NamedTuple):
     """Everything about a schema that does not depend on the data, per pandas configuration and
-    set of fields no item of a page has (those are not read: see ``_absent_fields``)."""
+    set of fields no item has (those are not read: see ``fast_frame``)."""
 
     schema: FrameSchema
     kinds: Tuple[Tuple[str, _Kind], ...]
@@ -169,6 +169,9 @@ def _plan(schema: FrameSchema, absent: FrozenSet[str] = frozenset()) -> _Plan:
     return plan
 
 
+_NONE_ABSENT: FrozenSet[str] = frozenset()
+
+
 def _absent_fields(items: Sequence[Any], fields: Tuple[str, ...]) -> FrozenSet[str]:
     """The fields no item has, found cheaply: only those the first item lacks are asked of the
     others, and a field stops being asked at the first item that has it."""
@@ -177,9 +180,6 @@ def _absent_fields(items: Sequence[Any], fields: Tuple[str, ...]) -> FrozenSet[s
         return _NONE_ABSENT
     has_field, n = type(items[0]).HasField, len(items)
     return frozenset(field for field in lacking if not any(map(has_field, items, repeat(field, n))))
-
-
-_NONE_ABSENT: FrozenSet[str] = frozenset()
 
 
 # ---- reading: every value once, ``HasField`` only of the cells holding a default ------------------

@@ -397,15 +397,12 @@ def _with_nulls(packed: Any, missing: np.ndarray, pa: Any) -> Any:
 
 
 def _string_arrays(chunks: List[Tuple[Any, Any]], width: int, n: int, inferred: Dict[str, Any]) -> List[Any]:
-    """Per string column, the array of the str dtype pandas infers, or None when no item set it.
+    """Per string column, the array of the str dtype pandas infers (every column is set in some
+    row: fields no item has are left out before reading, see ``fast_frame``).
 
     With pyarrow storage each chunk is one buffer of strings, column after column, of which each
     column is a slice; a column of several chunks is combined into one buffer, as pandas makes it.
     """
-    gaps = [missing for _, missing in chunks if missing is not None]
-    counts = sum(missing.sum(axis=1) for missing in gaps).tolist() if gaps else [0] * width
-    alone = [count == n for count in counts]
-    nulls = any(0 < count < n for count in counts)  # else only whole columns are missing: dropped
     pa = inferred["pyarrow"]
     if pa is None:  # Python storage: one array per column from the strings, None where missing
         values, missing = _joined(chunks)
@@ -413,10 +410,10 @@ def _string_arrays(chunks: List[Tuple[Any, Any]], width: int, n: int, inferred: 
             values[missing] = None
         cls, dtype = inferred["str"].construct_array_type(), inferred["str"]
         try:
-            return [None if alone[j] else cls._from_sequence(values[j], dtype=dtype) for j in range(width)]
+            return [cls._from_sequence(values[j], dtype=dtype) for j in range(width)]
         except (ValueError, TypeError):  # bytes: a field that is not UTF-8
             raise Unsupported() from None
-    wholes = [pa.chunked_array([_with_nulls(packed, missing, pa) if nulls and missing is not None else packed])
+    wholes = [pa.chunked_array([packed if missing is None else _with_nulls(packed, missing, pa)])
               for packed, missing in chunks]
     if len(wholes) == 1:  # a page: its columns are slices of one buffer
         pieces = [[wholes[0].slice(j * n, n)] for j in range(width)]
@@ -424,7 +421,7 @@ def _string_arrays(chunks: List[Tuple[Any, Any]], width: int, n: int, inferred: 
         rows = [len(whole) // width for whole in wholes]
         pieces = [[whole.slice(j * size, size) for whole, size in zip(wholes, rows)] for j in range(width)]
     wrap = inferred["wrap"]
-    return [None if alone[j] else wrap(pieces[j]) for j in range(width)]
+    return [wrap(pieces[j]) for j in range(width)]
 
 
 def _pyarrow() -> Any:
@@ -457,7 +454,8 @@ def _arrow_wrapper(template: Any, pa: Any) -> Any:
 
 # ---- placing: typed blocks as pandas would infer them -------------------------------------------
 # pandas makes a column missing from every row float64 (all NaN) and consolidates float64 columns
-# into one block: such columns go with the floats.  The self-check confirms this on each pandas.
+# into one block: such columns (left out of the plan, see fast_frame) go with the floats.  The
+# self-check confirms this on each pandas.
 _Blocks = List[Tuple[Any, List[int]]]
 
 
@@ -507,16 +505,9 @@ def _float_layout(parts: Tuple[Tuple[int, ...], ...]) -> Tuple[List[int], List[A
     return positions, rows
 
 
-def _missing_per_column(missing: Any, n: int, width: int) -> Tuple[List[int], List[int], List[int]]:
-    """The columns (indexes) set in every row, those missing from some rows, and those missing
-    from every row (``missing``: None or bool, columns x rows)."""
-    if missing is None:
-        return list(range(width)), [], []
-    counts = missing.sum(axis=1).tolist()
-    if 0 < min(counts) and max(counts) < n:  # every column has a gap (cells unset at random)
-        return [], list(range(width)), []
-    return ([j for j, c in enumerate(counts) if not c], [j for j, c in enumerate(counts) if 0 < c < n],
-            [j for j, c in enumerate(counts) if c == n])
+def _gapped_rows(missing: Any) -> List[int]:
+    """The columns (row indexes of a columns x rows mask) missing from some rows."""
+    return [] if missing is None else np.flatnonzero(missing.any(axis=1)).tolist()
 
 
 def _rows(values: np.ndarray, picked: List[int], width: int) -> np.ndarray:
@@ -530,30 +521,21 @@ def _place_numbers(kind: str, values: np.ndarray, missing: Any, positions: List[
     if kind == "float":
         floats.add(values, positions, missing)
         return
-    if missing is None:
-        blocks.append((values, positions))
-        return
     width = len(positions)
-    complete, gapped, absent = _missing_per_column(missing, values.shape[1], width)
+    gapped = _gapped_rows(missing)
+    complete = [j for j in range(width) if j not in gapped] if gapped else list(range(width))
     if complete:
         blocks.append((_rows(values, complete, width), [positions[j] for j in complete]))
     if gapped:
         floats.add(_rows(values, gapped, width), [positions[j] for j in gapped], _rows(missing, gapped, width))
-    floats.add(None, [positions[j] for j in absent])
 
 
-def _place_object_strings(chunks: List[Tuple[Any, Any]], positions: List[int], blocks: _Blocks,
-                          floats: _FloatBlock) -> None:
+def _place_object_strings(chunks: List[Tuple[Any, Any]], positions: List[int], blocks: _Blocks) -> None:
     """Strings stored as objects (pandas 2): one object block, NaN where missing."""
     values, missing = _joined(chunks)
-    width = len(positions)
-    complete, gapped, absent = _missing_per_column(missing, values.shape[1], width)
-    if gapped:
+    if missing is not None:
         values[missing] = NAN
-    kept = sorted(complete + gapped)
-    if kept:
-        blocks.append((_rows(values, kept, width), [positions[j] for j in kept]))
-    floats.add(None, [positions[j] for j in absent])
+    blocks.append((values, positions))
 
 
 def fast_frame(items: Sequence[Any], schema: FrameSchema, columns: Any = None) -> pd.DataFrame:
@@ -579,15 +561,10 @@ def fast_frame(items: Sequence[Any], schema: FrameSchema, columns: Any = None) -
         if kind != "str":
             _place_numbers(kind, values, missing, spec.positions, blocks, floats)
         elif inferred["object_str"]:
-            _place_object_strings(values, spec.positions, blocks, floats)
+            _place_object_strings(values, spec.positions, blocks)
         else:
-            unset = []
-            for position, array in zip(spec.positions, _string_arrays(values, len(spec.fields), n, inferred)):
-                if array is None:
-                    unset.append(position)
-                else:
-                    blocks.append((array, [position]))
-            floats.add(None, unset)
+            strings = _string_arrays(values, len(spec.fields), n, inferred)
+            blocks.extend((array, [position]) for position, array in zip(spec.positions, strings))
     merged = floats.block()
     if merged is not None:
         blocks.append(merged)

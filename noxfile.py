@@ -16,6 +16,7 @@ nox.options.error_on_missing_interpreters = True
 CELLS = [
     ("futu-9.6-pb3.20-py3.9-pd2.2", "3.9", "futu-api==9.6.5608", "protobuf==3.20.3", "pandas==2.2.*", {}),
     ("futu-10.5-pbnewest-py3.11-pdnewest", "3.11", "futu-api==10.5.6508", "protobuf", "pandas", {}),
+    ("futu-10.5-pb6-py3.11-json", "3.11", "futu-api==10.5.6508", "protobuf==6.*", "pandas", {}),
     ("futu-10.11-pb6-py3.10-pd2.3-pyarrow-native-json", "3.10", "futu-api==10.11.7108", "protobuf==6.*",
      "pandas==2.3.* pyarrow", {}),
     ("futu-10.11-pbnewest-py3.13-native", "3.13", "futu-api==10.11.7108", "protobuf", "pandas", {}),
@@ -23,6 +24,8 @@ CELLS = [
     ("moomoo-10.11-pbnewest-py3.12-native", "3.12", "moomoo-api==10.11.7108", "protobuf", "pandas", {}),
     ("futu-10.5-pbnewest-purepython-py3.12", "3.12", "futu-api==10.5.6508", "protobuf", "pandas",
      {"PROTOCOL_BUFFERS_PYTHON_IMPLEMENTATION": "python"}),
+    ("futu-10.11-pbnewest-py3.11-pyarrow-reference-frames", "3.11", "futu-api==10.11.7108", "protobuf",
+     "pandas pyarrow", {"FUTU_BUYBACKS_FRAMES": "reference"}),
     ("futu-9.6-pb3.20-purepython-py3.11", "3.11", "futu-api==9.6.5608", "protobuf==3.20.3", "pandas==2.2.*",
      {"PROTOCOL_BUFFERS_PYTHON_IMPLEMENTATION": "python"}),
 ]

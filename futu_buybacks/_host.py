@@ -21,8 +21,10 @@ processor, so both generations work unchanged.  We use:
   :func:`repair_disconnect_handling`).
 """
 
+import logging
 import sys
 import threading
+import types
 from typing import Any, Dict, Tuple
 
 from ._codes import BuybackQuery
@@ -31,6 +33,7 @@ from ._messages import response_class
 from ._protocol import PROTO_ID, RET_ERROR, RET_OK, build_request, decode_reply
 
 SDK_PACKAGES = ("futu", "moomoo")
+log = logging.getLogger("futu_buybacks")
 
 
 def sdk_package_of(ctx: Any) -> str:
@@ -77,10 +80,33 @@ def _unpack(response: Any) -> Tuple[int, str, Any]:
         return RET_ERROR, str(exc), None
 
 
+_prepared: Dict[str, bool] = {}  # package -> whether its 9.6 disconnect bug was repaired
+_prepare_lock = threading.Lock()
+
+
+def prepare(package: str) -> bool:
+    """Make the SDK ready for the shim, once per process: reply class, disconnect repair.
+
+    Run by ``install()`` and by the first request through the shim (the mixin path never calls
+    ``install()``).  True if the futu-api 9.6 disconnect bug was found and repaired.
+    """
+    repaired = _prepared.get(package)
+    if repaired is None:
+        with _prepare_lock:
+            repaired = _prepared.get(package)
+            if repaired is None:
+                register_reply_class(package)
+                repaired = _prepared[package] = repair_disconnect_handling(package)
+                if repaired:
+                    log.info("futu_buybacks: repaired %s's reconnect after a disconnect (futu-api 9.6 bug)",
+                             package)
+    return repaired
+
+
 def request(ctx: Any, query: BuybackQuery) -> Tuple[int, Any]:
     """Send one validated query through ``ctx``'s own request machinery; ``(ret, data or msg)``."""
     package = sdk_package_of(ctx)
-    register_reply_class(package)
+    prepare(package)
     pack_pb_req = sdk_utils(package).pack_pb_req
 
     def pack(conn_id: int) -> Any:
@@ -115,17 +141,16 @@ def repair_disconnect_handling(package: str) -> bool:
     """
     base = sys.modules.get(f"{package}.common.open_context_base")
     cls = getattr(base, "OpenContextBase", None)
-    if cls is None or cls.__dict__.get("_pop_all_req_info") is _pop_all_req_info:
+    method = getattr(cls, "_pop_all_req_info", None)
+    if method is None or method is _pop_all_req_info:  # moomoo-api 9.6 has no such method
         return False
     try:
-        probe = cls.__new__(cls)
-        probe._lock = threading.RLock()
-        probe._req_map = {1: base.ReqInfo(proto_id=0, serial_no=0, req_time=0.0, is_sync=True)}
+        # A stand-in with only what the method reads, not a host object: an OpenContextBase made
+        # without __init__ would run __del__ -> close() on attributes it lacks (moomoo-api 9.6).
+        probe = types.SimpleNamespace(_lock=threading.RLock(), _req_map={
+            1: base.ReqInfo(proto_id=0, serial_no=0, req_time=0.0, is_sync=True)})
         err = base.PacketErr.Disconnect
-    except Exception:  # a different SDK layout: leave it alone
-        return False
-    try:
-        cls._pop_all_req_info(probe, err)
+        method(probe, err)
     except TypeError:
         cls._pop_all_req_info = _pop_all_req_info
         return True

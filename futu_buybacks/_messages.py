@@ -13,8 +13,7 @@ needed at run time, and the same bytes work on protobuf 3.20 through 7.x.
 
 import pkgutil
 import threading
-from functools import cache
-from typing import Any, Type
+from typing import Any, Dict, Iterator, Type
 
 from google.protobuf import descriptor_pool
 from google.protobuf import message_factory as _factory
@@ -43,12 +42,14 @@ def descriptor_set() -> Any:
     return descriptor_pb2.FileDescriptorSet.FromString(data)
 
 
-@cache
-def _pool() -> descriptor_pool.DescriptorPool:
-    pool = descriptor_pool.DescriptorPool()
-    for file_proto in descriptor_set().file:
-        pool.Add(file_proto)
-    return pool
+_lock = threading.Lock()
+_classes: Dict[str, Type[Any]] = {}  # every message class of the private pool, by full name
+
+
+def _all_messages(descriptors: Any) -> Iterator[Any]:
+    for descriptor in descriptors:
+        yield descriptor
+        yield from _all_messages(descriptor.nested_types)
 
 
 def _class_for(descriptor: Any) -> Type[Any]:
@@ -58,10 +59,31 @@ def _class_for(descriptor: Any) -> Type[Any]:
     return _factory.MessageFactory(descriptor.file.pool).GetPrototype(descriptor)  # protobuf 3.20
 
 
-@cache
+def _load() -> Dict[str, Type[Any]]:
+    """Build the private pool and a class for each of its messages, once, and keep them all.
+
+    Why keep them: protobuf holds the classes of a pool only weakly, so a nested class (``S2C``,
+    the items, ``Security``) that no live message uses is collected by the next ``gc.collect()``.
+    upb then answers ``descriptor._concrete_class`` with ``SystemError: error return without
+    exception set``; the SDKs' JSON decoder (``pbjson.dict2pb``) reads exactly that for every
+    nested message, and dropped every reply after the first collection.  Twenty classes, ~4 ms.
+    """
+    with _lock:  # two threads on first use must not build two pools
+        if not _classes:
+            pool = descriptor_pool.DescriptorPool()
+            files = descriptor_set().file
+            for file_proto in files:
+                pool.Add(file_proto)
+            for file_proto in files:
+                messages = pool.FindFileByName(file_proto.name).message_types_by_name.values()
+                for descriptor in _all_messages(messages):
+                    _classes[descriptor.full_name] = _class_for(descriptor)
+    return _classes
+
+
 def message_class(full_name: str) -> Type[Any]:
     """The message class for a full name such as ``"Qot_GetCorporateActionsBuybacks.Response"``."""
-    return _class_for(_pool().FindMessageTypeByName(full_name))
+    return (_classes or _load())[full_name]
 
 
 def request_class(proto_id: int) -> Type[Any]:
@@ -70,56 +92,3 @@ def request_class(proto_id: int) -> Type[Any]:
 
 def response_class(proto_id: int) -> Type[Any]:
     return message_class(PACKAGES[proto_id] + ".Response")
-
-
-#: Package of the twin messages built by :func:`twin_class` (in the private pool, never on the wire).
-TWIN_PACKAGE = "futu_buybacks.twins"
-
-
-_twin_lock = threading.Lock()  # a file can be added to a pool once: one builder at a time
-
-
-@cache
-def twin_class(full_name: str) -> Type[Any]:
-    """The "columns twin" of a message: same field numbers and types, scalars repeated, lists merged.
-
-    Protobuf merges a message field that occurs more than once, and merging appends repeated
-    fields.  So the encoding of a 3235 ``S2C`` parsed as the twin of ``S2C`` holds, for each item
-    list, one message whose field N is, in item order, the value of field N of every item that
-    has it: a column, read by numpy without a Python object per value.
-    """
-    from google.protobuf import descriptor_pb2
-    pool = _pool()
-    package = f"{TWIN_PACKAGE}.{full_name}"  # one package per call: twins of shared types never clash
-    twins = descriptor_pb2.FileDescriptorProto(
-        name=f"{package.replace('.', '/')}.proto", package=package, syntax="proto2")
-    done = set()
-
-    def add_twin(original: Any) -> str:
-        name = original.full_name.replace(".", "_")
-        if name not in done:
-            done.add(name)
-            twin = twins.message_type.add(name=name)
-            for field in original.fields:
-                if field.message_type is not None:  # a list of items becomes one merged item
-                    twin.field.add(name=field.name, number=field.number, type=field.type,
-                                   type_name=f".{package}.{add_twin(field.message_type)}",
-                                   label=descriptor_pb2.FieldDescriptorProto.LABEL_OPTIONAL)
-                else:
-                    twin.field.add(name=field.name, number=field.number, type=field.type,
-                                   label=descriptor_pb2.FieldDescriptorProto.LABEL_REPEATED)
-        return name
-
-    top = add_twin(pool.FindMessageTypeByName(full_name))
-    with _twin_lock:
-        try:
-            pool.FindFileByName(twins.name)
-        except KeyError:
-            pool.Add(twins)
-    return _class_for(pool.FindMessageTypeByName(f"{package}.{top}"))
-
-
-def item_descriptor(list_field: str) -> Any:
-    """Descriptor of the items of a list of the 3235 ``S2C`` (``hkBuyBackList``, ``aBuyBackList``)."""
-    s2c = _pool().FindMessageTypeByName(PACKAGES[PROTO_BUYBACKS] + ".S2C")
-    return s2c.fields_by_name[list_field].message_type

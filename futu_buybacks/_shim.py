@@ -28,9 +28,10 @@ def get_corporate_actions_buybacks(self: Any, code: Any, next_key: Any = None, n
     Same signature and result as futu-api / moomoo-api 10.6+:
 
     - ``code``: ``"HK.00700"``, ``"SH.600519"``, ``"SZ.000001"`` (markets HK, SH, SZ);
-    - ``next_key``: ``None`` for the first page, then the previous reply's ``next_key``;
-      ``"-1"`` means no more pages (answered at once, nothing is sent);
-    - ``num``: rows per page, an int in 1..50 (server default 10).
+    - ``next_key``: ``None`` (or ``""``) for the first page, then the previous reply's ``next_key``
+      (a str, or its UTF-8 bytes); ``"-1"`` means no more pages (answered at once, nothing is sent);
+    - ``num``: rows per page, anything ``int()`` turns into 1..50, sent as ``int(num)`` like the SDK
+      (server default 10).
 
     Returns ``(RET_OK, {"next_key": str, "hk_buy_back_list": DataFrame, "a_buy_back_list":
     DataFrame})`` or ``(RET_ERROR, message)``.  It never raises for bad input, server errors or
@@ -78,9 +79,7 @@ def _patch(package: str, force: bool) -> str:
     module = sys.modules[package]
     ctx_class = module.OpenQuoteContext
     current = ctx_class.__dict__.get(METHOD)
-    _host.register_reply_class(package)
-    if _host.repair_disconnect_handling(package):
-        log.info("futu_buybacks: repaired %s's reconnect after a disconnect (futu-api 9.6 bug)", package)
+    _host.prepare(package)
     if current is not None and getattr(current, _MARK, False):
         return "forced" if package in _natives else "patched"
     if current is not None and not force:

@@ -1,6 +1,8 @@
 """Server faults through the real SDK: none raises, none leaves the context unusable."""
 
 import importlib
+import subprocess
+import sys
 import threading
 import time
 
@@ -10,17 +12,9 @@ from futu_buybacks import RET_ERROR, RET_OK
 from futu_buybacks._host import repair_disconnect_handling
 from futu_buybacks.simulator import Simulator
 
-from conftest import shim_context_class
+from conftest import shim_context_class, shorten_timeout
 
 pytestmark = pytest.mark.e2e
-
-
-def shorten_timeout(ctx, seconds):
-    """The SDK's own request timeout (12 s by default), shortened for the test."""
-    if hasattr(ctx, "_query_timeout"):
-        ctx._query_timeout = seconds
-    else:  # moomoo-api 9.x keeps it on the network manager
-        ctx._net_mgr._sync_req_timeout = seconds
 
 
 @pytest.fixture
@@ -129,6 +123,36 @@ def test_delayed_reply_arrives(world):
     sim.inject("delay", delay=0.5)
     start = time.time()
     assert works(ctx) and time.time() - start >= 0.5
+
+
+def test_mixin_without_install_recovers_from_a_drop(sdk):
+    """The mixin alone prepares the SDK as install() does: on futu-api 9.6.5608 a drop mid-request
+    waited 20 s ("Abnormal event timeout") and the context never reconnected without install()."""
+    code = f"""
+import sys, time
+import {sdk.__name__} as sdk
+from futu_buybacks import BuybacksMixin
+from futu_buybacks.simulator import Simulator
+Ctx = type("Ctx", (BuybacksMixin, sdk.OpenQuoteContext), {{}})
+with Simulator() as sim:
+    ctx = Ctx(host=sim.host, port=sim.port)
+    ctx.reconnect_interval = 0.3
+    assert ctx.get_corporate_actions_buybacks("HK.00700", num=3)[0] == 0
+    sim.inject("drop")
+    start = time.time()
+    ret, _ = ctx.get_corporate_actions_buybacks("HK.00700", num=3)
+    took = time.time() - start
+    deadline = time.time() + 20
+    while ctx.get_corporate_actions_buybacks("HK.00700", num=3)[0] != 0 and time.time() < deadline:
+        time.sleep(0.2)
+    recovered = time.time() < deadline
+    ctx.close()
+sys.stdout.write(f"result: {{ret}} {{took:.1f}} {{recovered}}\\n")
+"""
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr[-3000:]
+    ret, took, recovered = [line for line in result.stdout.splitlines() if line.startswith("result: ")][-1].split()[1:]
+    assert int(ret) == RET_ERROR and float(took) < 5 and recovered == "True", result.stdout[-2000:]
 
 
 def test_disconnect_fails_pending_requests(sdk):

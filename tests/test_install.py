@@ -1,5 +1,6 @@
 """install(): before or after the SDK import, idempotent, native kept unless forced; uninstall()."""
 
+import re
 import subprocess
 import sys
 import textwrap
@@ -23,11 +24,19 @@ def emit(*values):
 """
 
 
+#: A line of the SDKs' own logger (futu and moomoo alike): "2026-04-09 10:00:00,123 | pid | tid | [file.py:1] ..."
+SDK_LOG_LINE = re.compile(r"^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d+ \| \d+ \| \d+ \| \[")
+ANSI = re.compile(r"\x1b\[[0-9;]*m")  # moomoo colours its lines
+
+
 def run(code: str) -> str:
-    """The last line the code reports with ``emit(...)``."""
+    """The last line the code reports with ``emit(...)``; the child's stderr holds nothing of ours."""
     result = subprocess.run([sys.executable, "-c", _PRELUDE + textwrap.dedent(code)],
                             capture_output=True, text=True, timeout=120)
     assert result.returncode == 0, result.stderr[-3000:]
+    foreign = [line for line in ANSI.sub("", result.stderr).splitlines()
+               if line.strip() and not SDK_LOG_LINE.match(line)]
+    assert foreign == [], result.stderr[-3000:]
     lines = [line for line in result.stdout.splitlines() if line.startswith("result: ")]
     assert lines, result.stdout[-3000:]
     return lines[-1][len("result: "):]
@@ -53,6 +62,26 @@ def test_install_before_or_after_the_sdk_import(sdk, order):
         emit(ret, len(data["hk_buy_back_list"]), futu_buybacks.install()[{sdk!r}])
     """)
     assert line == f"0 3 {expected}"
+
+
+@pytest.mark.parametrize("sdk", SDKS)
+def test_a_script_that_installs_calls_and_exits_prints_nothing_of_ours(sdk):
+    """Nothing but the SDK's own log lines on stderr, garbage collection and interpreter exit included
+    (moomoo-api 9.6 printed "Exception ignored in ... __del__" after every install())."""
+    line = run(f"""
+        import gc
+        import futu_buybacks
+        from {sdk} import *
+        report = futu_buybacks.install()
+        from futu_buybacks.simulator import Simulator
+        with Simulator() as sim:
+            ctx = OpenQuoteContext(host=sim.host, port=sim.port)
+            ret, data = ctx.get_corporate_actions_buybacks("SH.600519", num=2)
+            ctx.close()
+        gc.collect()
+        emit(ret, len(data["a_buy_back_list"]))
+    """)
+    assert line == "0 2"
 
 
 @pytest.mark.parametrize("sdk", SDKS)

@@ -6,7 +6,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from google.protobuf import descriptor_pb2, descriptor_pool
+from google.protobuf import descriptor_pb2
 
 from futu_buybacks import _messages
 
@@ -41,16 +41,87 @@ def test_field_numbers_of_protocol_3235():
     assert response.fields_by_name["retType"].default_value == -400
 
 
+def run_child(code: str) -> str:
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr[-3000:]
+    return result.stdout.strip().splitlines()[-1]
+
+
 def test_messages_live_in_a_private_pool():
-    default = descriptor_pool.Default()
-    ours = _messages.response_class(3235).DESCRIPTOR.file.pool
-    assert ours is not default
-    # Our file is not in the default pool (unless an SDK 10.6+ registered its own there).
-    try:
-        registered = default.FindFileByName("Qot_GetCorporateActionsBuybacks.proto")
-    except KeyError:
-        registered = None
-    assert registered is None or registered.pool is default
+    """Our files never enter protobuf's default pool; where an SDK 10.6+ registered its own, it keeps it."""
+    code = """
+import importlib.util, sys
+from google.protobuf import descriptor_pool
+from futu_buybacks import _messages
+ours = _messages.response_class(3235).DESCRIPTOR
+default = descriptor_pool.Default()
+assert ours.file.pool is not default
+try:
+    default.FindFileByName(ours.file.name)
+    print("registered before any SDK import"); sys.exit()
+except KeyError:
+    pass
+sdk = next((n for n in ("futu", "moomoo") if importlib.util.find_spec(n)), None)
+if sdk:
+    __import__(sdk)
+try:
+    theirs = default.FindMessageTypeByName(ours.full_name)
+except KeyError:
+    print("absent")
+else:
+    print("the SDK's" if theirs is not ours and theirs.file.pool is default else "ours")
+"""
+    assert run_child(code) in {"absent", "the SDK's"}
+
+
+def test_every_message_class_outlives_garbage_collection():
+    """A nested class no live message uses is still there after gc.collect(): the SDKs' JSON decoder
+    (``pbjson.dict2pb``) reads ``descriptor._concrete_class`` of each nested message, which upb
+    answers with SystemError once the class is collected."""
+    code = """
+import gc
+from futu_buybacks import _messages
+response = _messages.response_class(3235)()
+response.s2c.aBuyBackList.add().seller = "x"
+del response
+gc.collect()
+def walk(descriptor, seen):
+    if descriptor.full_name in seen:
+        return
+    seen.add(descriptor.full_name)
+    assert descriptor._concrete_class is _messages.message_class(descriptor.full_name), descriptor.full_name
+    for field in descriptor.fields:
+        if field.message_type is not None:
+            walk(field.message_type, seen)
+seen = set()
+for proto_id in _messages.PACKAGES:
+    walk(_messages.response_class(proto_id).DESCRIPTOR, seen)
+    walk(_messages.request_class(proto_id).DESCRIPTOR, seen)
+print(len(seen))
+"""
+    assert int(run_child(code)) >= 10
+
+
+def test_first_use_from_many_threads_builds_one_pool():
+    """Threads racing on the first use get the same classes (a slow pool widens the window)."""
+    code = """
+import threading, time
+from futu_buybacks import _messages
+real = _messages.descriptor_pool.DescriptorPool
+def slow_pool():
+    time.sleep(0.3)
+    return real()
+_messages.descriptor_pool.DescriptorPool = slow_pool
+barrier, got = threading.Barrier(4), []
+def first_use():
+    barrier.wait()
+    got.append(_messages.response_class(3235))
+threads = [threading.Thread(target=first_use) for _ in range(4)]
+for thread in threads: thread.start()
+for thread in threads: thread.join()
+print(len(got), len(set(map(id, got))))
+"""
+    assert run_child(code) == "4 1"
 
 
 def test_import_after_and_before_an_sdk_that_registers_the_same_names():

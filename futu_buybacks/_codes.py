@@ -1,8 +1,15 @@
 """Parsing and validation of the method's parameters (no I/O, no SDK imports).
 
-The SDK's own parser (``split_stock_str``) is case-sensitive and strips nothing: it rejects
-``"hk.00700"`` and ``" HK.00700"``.  We do the same, but say why and suggest the fix, and we
-refuse everything the buyback service cannot answer before a request is sent.
+The rule: accept every call the vendor's method (futu-api / moomoo-api 10.6+) completes and send
+what it sends; refuse, before sending and with a message saying what is accepted, every call it
+fails or OpenD rejects.  The native method checks nothing itself: it parses ``str(code)`` with
+``split_stock_str``, sets ``nextKey = next_key`` on the protobuf message (which takes a ``str``
+or UTF-8 ``bytes``) and ``num = int(num)``; OpenD then refuses markets other than HK/SH/SZ, codes
+it does not know and ``num`` outside 1..50.  So ``num=numpy.int64(50)``, ``50.0``, ``"10"``,
+``next_key=b"3"`` and ``next_key=""`` (the first page) go through exactly as natively, and
+``num=7.9`` sends 7 as ``int()`` does.  ``split_stock_str`` is case-sensitive and strips nothing:
+``"hk.00700"`` and ``" HK.00700"`` fail natively; we refuse them too, but say why and suggest the
+fix.  docs/api.md tabulates every case; tests/test_vendor_inputs.py checks each against the SDK.
 """
 
 import re
@@ -48,7 +55,10 @@ class BuybackQuery:
 
 
 def _show(value: object) -> str:
-    text = repr(value)
+    try:
+        text = repr(value)
+    except Exception:  # an int past sys.get_int_max_str_digits(), a broken __repr__
+        return f"a {type(value).__name__} that cannot be shown"
     if len(text) <= _SHOWN:
         return text
     size = f"{len(value)} chars" if isinstance(value, str) else f"{len(text)} chars as repr"
@@ -58,8 +68,9 @@ def _show(value: object) -> str:
 def parse_code(code: object) -> Security:
     """Parse ``"HK.00700"`` into a :class:`Security`; raise :class:`InvalidArgument` otherwise."""
     accepted = "accepted: 'MARKET.SYMBOL' with MARKET one of HK, SH, SZ, e.g. 'HK.00700', 'SH.600519'"
-    if not isinstance(code, str):
+    if not isinstance(code, str):  # bytes too: the SDK parses str(b"HK.00700"), "b'HK.00700'"
         raise InvalidArgument(f"code must be a str, got {type(code).__name__} {_show(code)}; {accepted}")
+    code = str(code)  # what the SDK parses; a str subclass (numpy.str_) as its plain str
     if code != code.strip() or any(ch.isspace() for ch in code):
         raise InvalidArgument(f"code must not contain whitespace, got {_show(code)}; {accepted}")
     market, dot, symbol = code.partition(".")
@@ -79,29 +90,47 @@ def parse_code(code: object) -> Security:
 
 
 def check_num(num: object) -> Optional[int]:
-    """``None`` (server default, 10 rows) or an int in 1..50; bool is refused."""
+    """``None`` (server default, 10 rows), else ``int(num)`` as the SDK sends it, if in 1..50.
+
+    Whatever ``int()`` converts is accepted, as natively: numpy integers, ``50.0``, ``"10"``,
+    ``True`` (1), ``7.9`` (7).
+    """
     if num is None:
         return None
-    if isinstance(num, bool) or not isinstance(num, int):
+    try:
+        value = int(num)  # exactly what the SDK sends
+    except Exception:
         raise InvalidArgument(
-            f"num must be an int in {NUM_MIN}..{NUM_MAX} or None, got {type(num).__name__} {_show(num)}")
-    if not NUM_MIN <= num <= NUM_MAX:
-        raise InvalidArgument(f"num must be an int in {NUM_MIN}..{NUM_MAX}, got {num}")
-    return int(num)
+            f"num must be an int in {NUM_MIN}..{NUM_MAX} or None (a value int() converts, as the SDK "
+            f"sends int(num)), got {type(num).__name__} {_show(num)}") from None
+    if not NUM_MIN <= value <= NUM_MAX:
+        shown = _show(value) if type(num) is int else f"{_show(num)} (int(num) = {_show(value)})"
+        raise InvalidArgument(f"num must be an int in {NUM_MIN}..{NUM_MAX}, got {shown}")
+    return value
 
 
 def check_next_key(next_key: object) -> Optional[str]:
-    """``None`` for the first page, else the ``next_key`` string of the previous reply."""
+    """``None`` or ``""`` for the first page, else the ``next_key`` of the previous reply.
+
+    A ``str``, or UTF-8 ``bytes`` (read as the str they encode): what the protobuf field takes.
+    """
+    accepted = "next_key must be None (first page) or the str next_key of the previous reply"
     if next_key is None:
         return None
-    if not isinstance(next_key, str):
-        raise InvalidArgument(
-            "next_key must be None (first page) or the str next_key of the previous reply, "
-            f"got {type(next_key).__name__} {_show(next_key)}")
-    if not next_key:
-        raise InvalidArgument(
-            "next_key must be None (first page) or the str next_key of the previous reply, got ''")
-    return next_key
+    if isinstance(next_key, str):
+        try:
+            next_key.encode("utf-8")
+        except UnicodeEncodeError:
+            raise InvalidArgument(
+                f"{accepted}, got {_show(next_key)}, which has no UTF-8 form (a lone surrogate)") from None
+        return next_key
+    if isinstance(next_key, bytes):
+        try:
+            return next_key.decode("utf-8")
+        except UnicodeDecodeError:
+            raise InvalidArgument(
+                f"{accepted} (or its UTF-8 bytes), got {_show(next_key)}, which is not UTF-8") from None
+    raise InvalidArgument(f"{accepted}, got {type(next_key).__name__} {_show(next_key)}")
 
 
 def make_query(code: object, next_key: object = None, num: object = None) -> BuybackQuery:

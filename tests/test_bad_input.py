@@ -26,12 +26,16 @@ CASES = [
     (("HK." + "0" * 10_000,), {}, ["code", "ASCII"]), (("X" * 10_000,), {}, ["code"]),
     (("HK.腾讯控股",), {}, ["code", "ASCII"]), (("ＨＫ.00700",), {}, ["code"]),
     (("HK.00700",), {"num": 0}, ["num", "1..50", "got 0"]), (("HK.00700",), {"num": 51}, ["num", "1..50"]),
-    (("HK.00700",), {"num": -1}, ["num", "1..50"]), (("HK.00700",), {"num": True}, ["num", "bool"]),
-    (("HK.00700",), {"num": "10"}, ["num", "str"]), (("HK.00700",), {"num": 10.0}, ["num", "float"]),
-    (("HK.00700",), {"num": 2**70}, ["num", "1..50"]),
-    (("HK.00700",), {"next_key": 10}, ["next_key", "str"]), (("HK.00700",), {"next_key": b"10"}, ["next_key"]),
-    (("HK.00700",), {"next_key": ""}, ["next_key", "''"]), (("HK.00700",), {"next_key": ["10"]}, ["next_key"]),
+    (("HK.00700",), {"num": -1}, ["num", "1..50"]), (("HK.00700",), {"num": False}, ["num", "int(num) = 0"]),
+    (("HK.00700",), {"num": "abc"}, ["num", "int()", "str"]), (("HK.00700",), {"num": 0.5}, ["num", "int(num) = 0"]),
+    (("HK.00700",), {"num": float("nan")}, ["num", "float nan"]), (("HK.00700",), {"num": [10]}, ["num", "list"]),
+    (("HK.00700",), {"num": 2**70}, ["num", "1..50"]), (("HK.00700",), {"num": 10**5000}, ["num", "1..50"]),
+    (("HK.00700",), {"next_key": 10}, ["next_key", "str"]), (("HK.00700",), {"next_key": ["10"]}, ["next_key"]),
+    (("HK.00700",), {"next_key": b"\xff"}, ["next_key", "UTF-8"]),
+    (("HK.00700",), {"next_key": "\ud800"}, ["next_key", "UTF-8"]),
+    (("HK.00700",), {"next_key": bytearray(b"10")}, ["next_key", "bytearray"]),
     ((10**200,), {}, ["code", "str", "chars as repr"]), (("HK.00700",), {"next_key": 10**200}, ["next_key", "int"]),
+    ((10**5000,), {}, ["code", "str"]),
 ]
 
 
@@ -58,5 +62,6 @@ def test_at_least_thirty_cases():
 
 def test_num_none_and_next_key_minus_one_are_the_documented_results(fake):
     ctx, opend = fake
-    ret, data = futu_buybacks.get_corporate_actions_buybacks(ctx, "HK.00700", next_key="-1", num=None)
-    assert ret == RET_OK and data["next_key"] == "-1" and opend.sent == []
+    for next_key in ("-1", b"-1"):
+        ret, data = futu_buybacks.get_corporate_actions_buybacks(ctx, "HK.00700", next_key=next_key, num=None)
+        assert ret == RET_OK and data["next_key"] == "-1" and opend.sent == []

@@ -58,7 +58,7 @@ def test_defaults_leave_next_key_and_num_unset(fake):
     (("hk.00700",), {}, "did you mean"),
     (("US.AAPL",), {}, "not served"),
     (("HK.00700",), {"num": 0}, "num must be an int in 1..50, got 0"),
-    (("HK.00700",), {"num": True}, "num must be an int"),
+    (("HK.00700",), {"num": False}, "num must be an int in 1..50, got False (int(num) = 0)"),
     (("HK.00700",), {"next_key": 5}, "next_key must be None"),
 ])
 def test_bad_input_sends_nothing(fake, args, kwargs, expected):

@@ -27,7 +27,7 @@ is logged once and answered by the oracle: the compatibility method never raises
 import logging
 import os
 from itertools import chain
-from operator import attrgetter
+from operator import attrgetter, itemgetter
 from typing import Any, Dict, Iterable, List, Sequence, Tuple
 
 import numpy as np
@@ -88,8 +88,10 @@ def _plan(schema: FrameSchema, kind: str) -> _Plan:
 
 def _unset(items: Sequence[Any], fields: List[str], rows: np.ndarray, cols: np.ndarray) -> np.ndarray:
     """Which of the cells (rows[i], fields[cols[i]]) holding a default value the server left unset."""
-    return np.fromiter((not items[r].HasField(fields[c]) for r, c in zip(rows.tolist(), cols.tolist())),
-                       dtype=bool, count=len(rows))
+    if len(rows) < 2:  # itemgetter of one index returns the item, not a tuple
+        return np.array([not items[r].HasField(fields[c]) for r, c in zip(rows.tolist(), cols.tolist())], bool)
+    cells = itemgetter(*rows.tolist())(items), itemgetter(*cols.tolist())(fields)
+    return ~np.fromiter(map(type(items[0]).HasField, *cells), dtype=bool, count=len(rows))
 
 
 def _numbers(items: Sequence[Any], plan: _Plan, dtype: Any) -> Dict[str, Any]:
@@ -97,7 +99,8 @@ def _numbers(items: Sequence[Any], plan: _Plan, dtype: Any) -> Dict[str, Any]:
     if not plan.fields:
         return {}
     try:
-        values = np.array(list(map(plan.get, items)), dtype=dtype)
+        values = np.fromiter(chain.from_iterable(map(plan.get, items)), dtype,
+                             count=len(items) * len(plan.fields)).reshape(len(items), len(plan.fields))
     except OverflowError:  # a uint64 past int64: pandas makes uint64 or object of it
         raise Unsupported("integer past int64") from None
     rows, cols = np.nonzero(values == 0)

@@ -52,11 +52,11 @@ def _all_messages(descriptors: Any) -> Iterator[Any]:
         yield from _all_messages(descriptor.nested_types)
 
 
-def _class_for(descriptor: Any) -> Type[Any]:
-    get_class = getattr(_factory, "GetMessageClass", None)  # protobuf >= 4.22
-    if get_class is not None:
-        return get_class(descriptor)
-    return _factory.MessageFactory(descriptor.file.pool).GetPrototype(descriptor)  # protobuf 3.20
+def _class_maker(pool: Any) -> Any:
+    """``descriptor -> class``: protobuf >= 4.22's ``GetMessageClass``; on 3.20 one factory for the
+    pool (each factory makes classes of its own, and a second class for a descriptor is not the one
+    the first class's fields hold)."""
+    return getattr(_factory, "GetMessageClass", None) or _factory.MessageFactory(pool).GetPrototype
 
 
 def _load() -> Dict[str, Type[Any]]:
@@ -74,10 +74,11 @@ def _load() -> Dict[str, Type[Any]]:
             files = descriptor_set().file
             for file_proto in files:
                 pool.Add(file_proto)
+            class_for = _class_maker(pool)
             for file_proto in files:
                 messages = pool.FindFileByName(file_proto.name).message_types_by_name.values()
                 for descriptor in _all_messages(messages):
-                    _classes[descriptor.full_name] = _class_for(descriptor)
+                    _classes[descriptor.full_name] = class_for(descriptor)
     return _classes
 
 

@@ -102,6 +102,39 @@ print(len(seen))
     assert int(run_child(code)) >= 10
 
 
+def test_python_code_run_by_a_collection_never_meets_a_half_destroyed_class():
+    """The crash the thread test met (SIGSEGV in garbage collection), made deterministic: upb holds
+    message classes in a cache the collector cannot see, and a class it clears but cannot yet free
+    (still referenced from the same garbage) stays in that cache without its descriptor. Python code
+    run in that pass (a ``__del__``, a weakref callback; in any thread) is handed it by ``.add()``,
+    ``.s2c`` or a parse, and crashes in ``PyUpb_Descriptor_GetDef(NULL)``. Keeping every class of the
+    private pool alive leaves nothing of ours for the collector to clear."""
+    code = """
+import gc
+from futu_buybacks import _messages
+Response = _messages.response_class(3235)
+
+class Finalizer:
+    def __del__(self):
+        item = Response().s2c.aBuyBackList.add()  # the nested classes, from upb's cache
+        item.seller = "x"
+        assert type(item).DESCRIPTOR.name == "ABuyBackItem"
+
+old = Finalizer()
+gc.collect()  # old is in the oldest generation now: freed by its refcount in the middle of a pass
+response = Response()
+classes = [type(response.s2c), type(response.s2c.aBuyBackList.add()), type(response.s2c.hkBuyBackList.add())]
+holder = classes + [old]  # tracked after the classes, so the collector clears it after them
+holder.append(holder)
+del response, classes, old, holder
+gc.collect(0)
+print("survived")
+"""
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, f"exit {result.returncode}: {result.stderr[-3000:]}"
+    assert result.stdout.strip() == "survived"
+
+
 def test_first_use_from_many_threads_builds_one_pool():
     """Threads racing on the first use get the same classes (a slow pool widens the window)."""
     code = """

@@ -46,6 +46,23 @@ def assert_same_result(left, right) -> None:
         assert_same_frame(left[1][key], right[1][key])
 
 
+def string_configurations():
+    """Every setting of the pandas options that change string inference this pandas accepts."""
+    found = []
+    for infer in (None, False, True):
+        for storage in (None, "python", "pyarrow"):
+            options = [opt for opt in (("future.infer_string", infer), ("mode.string_storage", storage))
+                       if opt[1] is not None]
+            try:
+                with pd.option_context(*[v for opt in options for v in opt]):
+                    probe = pd.DataFrame([("a",), (float("nan"),)])
+                    dtype = str(probe.dtypes.iloc[0])
+            except Exception:  # an option or value this pandas (or its missing pyarrow) lacks
+                continue
+            found.append(pytest.param(options, id=f"{options or 'defaults'}->{dtype}"))
+    return found
+
+
 def shorten_timeout(ctx, seconds):
     """The SDK's own request timeout (12 s by default), shortened for the test."""
     if hasattr(ctx, "_query_timeout"):

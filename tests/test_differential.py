@@ -10,6 +10,7 @@ and extreme floats; the benchmark shapes are checked explicitly.
 import importlib
 import random
 
+import pandas as pd
 import pytest
 from hypothesis import HealthCheck, given, settings
 
@@ -19,7 +20,7 @@ from futu_buybacks._frames import oracle_frame
 from futu_buybacks._protocol import decode_reply_bytes
 from futu_buybacks._schema import FRAMES, HK, A
 
-from conftest import SDKS, assert_same_frame, assert_same_result, has_native
+from conftest import SDKS, assert_same_frame, assert_same_result, has_native, string_configurations
 from fakes import fake_context
 from strategies import Response, replies
 
@@ -102,6 +103,19 @@ def test_benchmark_shapes(mocker, schema, rows, sparse, whole_fields):
     for sdk_name in NATIVE_SDKS:
         native, shim = native_and_shim(mocker, sdk_name, reply)
         assert_same_result(native, shim)
+
+
+@pytest.mark.parametrize("options", string_configurations())
+def test_identical_under_every_string_option(mocker, options):
+    """pandas options that change string inference, set before the call, as a user sets them: the
+    shim follows them exactly as the native method does (both read them at the call)."""
+    with pd.option_context(*[value for option in options for value in option]):
+        for schema, rows, sparse, whole_fields in SHAPES[:4]:
+            reply = shaped_reply(schema, rows, sparse, whole_fields)
+            shim_vs_oracle(reply)
+            for sdk_name in NATIVE_SDKS:
+                native, shim = native_and_shim(mocker, sdk_name, reply)
+                assert_same_result(native, shim)
 
 
 def test_string_fields_that_are_not_utf8(mocker):

@@ -18,7 +18,7 @@ from futu_buybacks import _frames
 from futu_buybacks._frames import Unsupported, typed_frame
 from futu_buybacks._schema import FRAMES, HK, A
 
-from conftest import SDKS, assert_same_frame
+from conftest import SDKS, assert_same_frame, string_configurations
 from fakes import fake_context
 from strategies import Response, replies
 
@@ -28,23 +28,6 @@ REFERENCE_ONLY = os.environ.get(_frames.FRAMES_ENV) == "reference"
 def assert_like_the_oracle(s2c, schema):
     items = getattr(s2c, schema.list_field)
     assert_same_frame(typed_frame(items, schema)[0], _frames.oracle_frame(items, schema))
-
-
-def string_configurations():
-    """Every setting of the pandas options that change string inference this pandas accepts."""
-    found = []
-    for infer in (None, False, True):
-        for storage in (None, "python", "pyarrow"):
-            options = [opt for opt in (("future.infer_string", infer), ("mode.string_storage", storage))
-                       if opt[1] is not None]
-            try:
-                with pd.option_context(*[v for opt in options for v in opt]):
-                    probe = pd.DataFrame([("a",), (float("nan"),)])
-                    dtype = str(probe.dtypes.iloc[0])
-            except Exception:  # an option or value this pandas (or its missing pyarrow) lacks
-                continue
-            found.append(pytest.param(options, id=f"{options or 'defaults'}->{dtype}"))
-    return found
 
 
 @pytest.mark.skipif(REFERENCE_ONLY, reason="this cell builds every frame with the reference algorithm")

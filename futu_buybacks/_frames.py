@@ -109,10 +109,10 @@ def _numbers(items: Sequence[Any], plan: _Plan, dtype: Any) -> Dict[str, Any]:
         unset = _unset(items, plan.fields, rows, cols)
         if unset.any():
             rows, cols = rows[unset], cols[unset]
+            with_gaps = values.astype(np.float64)  # a copy, also of floats: values.T stays untouched
+            with_gaps[rows, cols] = NAN
             for col in np.unique(cols).tolist():
-                column = values[:, col].astype(np.float64)
-                column[rows[cols == col]] = NAN
-                columns[plan.names[col]] = column
+                columns[plan.names[col]] = with_gaps[:, col]
     return columns
 
 

@@ -6,7 +6,6 @@ switched itself off; these tests call it directly, so they fail if it is off or 
 
 import importlib
 import logging
-import os
 
 import pandas as pd
 import pytest
@@ -22,16 +21,19 @@ from conftest import SDKS, assert_same_frame, string_configurations
 from fakes import fake_context
 from strategies import Response, replies
 
-REFERENCE_ONLY = os.environ.get(_frames.FRAMES_ENV) == "reference"
-
 
 def assert_like_the_oracle(s2c, schema):
     items = getattr(s2c, schema.list_field)
     assert_same_frame(typed_frame(items, schema)[0], _frames.oracle_frame(items, schema))
 
 
-@pytest.mark.skipif(REFERENCE_ONLY, reason="this cell builds every frame with the reference algorithm")
-def test_the_fast_path_is_on(mocker):
+@pytest.fixture
+def fast_path(monkeypatch):
+    """The fast path on, also in the matrix cell that runs the rest of the suite without it."""
+    monkeypatch.delenv(_frames.FRAMES_ENV, raising=False)
+
+
+def test_the_fast_path_is_on(mocker, fast_path):
     reply = shaped_reply(A, 5, 0.0)
     _frames.vendor_frames(reply.s2c, FRAMES)  # the self-check runs on first use
     spy = mocker.spy(_frames, "typed_frame")
@@ -118,7 +120,7 @@ def test_integers_past_int64_go_to_the_oracle():
                       _frames.oracle_frame(reply.s2c.hkBuyBackList, HK))
 
 
-def test_an_unexpected_error_falls_back_logs_once_and_never_escapes(mocker, caplog):
+def test_an_unexpected_error_falls_back_logs_once_and_never_escapes(mocker, caplog, fast_path):
     if not SDKS:
         pytest.skip("no SDK installed")
     ctx, opend = fake_context(mocker, importlib.import_module(SDKS[0]))
@@ -134,7 +136,7 @@ def test_an_unexpected_error_falls_back_logs_once_and_never_escapes(mocker, capl
     assert len(warnings) == 1 and "a pandas that changed" in warnings[0].getMessage()
 
 
-def test_a_failed_self_check_switches_to_the_reference(mocker, caplog):
+def test_a_failed_self_check_switches_to_the_reference(mocker, caplog, fast_path):
     mocker.patch.object(_frames, "_checked", {})
     mocker.patch.object(_frames, "_self_check", return_value=False)
     spy = mocker.spy(_frames, "oracle_frame")

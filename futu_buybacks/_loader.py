@@ -76,7 +76,8 @@ def load_buybacks(codes: Iterable[str], ctx: Any = None, *, host: str = "127.0.0
     raises ``KeyboardInterrupt`` while it runs, although the SDK's own handler would end the
     process (see ``_interrupts.py``); the handler from before comes back afterwards.
     """
-    if isinstance(connect_timeout, bool) or not (isinstance(connect_timeout, (int, float)) and connect_timeout > 0):
+    if isinstance(connect_timeout, bool) or not (isinstance(connect_timeout, (int, float))
+                                                 and 0 < connect_timeout < float("inf")):
         raise InvalidArgument(f"connect_timeout must be a positive number of seconds, got {connect_timeout!r}")
     wanted: List[str] = []
     errors: Dict[str, str] = {}

@@ -109,7 +109,7 @@ def test_load_buybacks_fails_within_the_timeout_saying_what_it_saw(kind, tmp_pat
                           connect_timeout=TIMEOUT)
         elapsed = time.monotonic() - start
         assert str(raised.value).startswith(expected(port, kind)), str(raised.value)
-        assert elapsed < TIMEOUT + 1.0
+        assert elapsed < TIMEOUT + 2.0  # slack for a busy machine (make soak runs beside a busy process)
         deadline = time.monotonic() + 5  # the SDK's threads for the context it closed end by themselves
         while time.monotonic() < deadline:
             left = [t for t in threading.enumerate() if t not in before and t.is_alive() and not t.daemon]

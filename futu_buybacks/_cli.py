@@ -6,10 +6,12 @@ import sys
 from pathlib import Path
 from typing import List, Optional
 
+from ._connect import DEFAULT_CONNECT_TIMEOUT
 from ._errors import BuybacksError
 from ._ratelimit import VENDOR_RATE, parse_rate
 
 FORMATS = ("csv", "parquet", "jsonl")
+INTERRUPTED = "futu-buybacks: interrupted; what was fetched is cached, run again to finish"
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -23,6 +25,9 @@ def _parser() -> argparse.ArgumentParser:
     fetch.add_argument("--sdk", choices=("futu", "moomoo"), help="SDK to connect with (default: the installed one)")
     fetch.add_argument("--num", type=int, default=50, help="rows per request, 1..50 (default 50)")
     fetch.add_argument("--rate", default=VENDOR_RATE, help="requests/seconds allowed (default 30/30)")
+    fetch.add_argument("--connect-timeout", default=str(DEFAULT_CONNECT_TIMEOUT), metavar="SECONDS",
+                       help=f"give up on OpenD if the first connection takes longer "
+                            f"(default {DEFAULT_CONNECT_TIMEOUT:g})")
     where = fetch.add_mutually_exclusive_group()
     where.add_argument("--cache", type=Path, help="cache file (default: the per-user cache)")
     where.add_argument("--no-cache", action="store_true", help="keep nothing between runs")
@@ -51,7 +56,24 @@ def _write(frame, path: Path, fmt: str) -> None:
         frame.to_parquet(path, index=False)
 
 
+def _connect_timeout(text: str) -> Optional[float]:
+    try:
+        seconds = float(text)
+    except ValueError:
+        return None
+    return seconds if 0 < seconds < float("inf") else None
+
+
 def main(argv: Optional[List[str]] = None) -> int:
+    """The command; Ctrl-C at any point exits 130 with a message, never a traceback."""
+    try:
+        return _main(argv)
+    except KeyboardInterrupt:
+        print(INTERRUPTED, file=sys.stderr)
+        return 130
+
+
+def _main(argv: Optional[List[str]]) -> int:
     args = _parser().parse_args(argv)
     err = sys.stderr
     if args.format == "parquet":
@@ -72,19 +94,21 @@ def main(argv: Optional[List[str]] = None) -> int:
     if not 1 <= args.num <= 50:
         print(f"futu-buybacks: --num must be in 1..50, got {args.num}", file=err)
         return 2
+    connect_timeout = _connect_timeout(args.connect_timeout)
+    if connect_timeout is None:
+        print(f"futu-buybacks: --connect-timeout must be a positive number of seconds, got {args.connect_timeout!r}",
+              file=err)
+        return 2
     from ._loader import load_buybacks
     # The SDKs log to stdout ("FTConsoleLog"); the command keeps stdout clean and reports on stderr.
     logging.getLogger("FTConsoleLog").disabled = True
     cache = False if args.no_cache else (args.cache if args.cache is not None else True)
     try:
         tables = load_buybacks(codes, host=args.host, port=args.port, sdk=args.sdk, num=args.num, rate=args.rate,
-                               cache=cache, full=args.full, progress=err.isatty())
+                               cache=cache, full=args.full, progress=err.isatty(), connect_timeout=connect_timeout)
     except BuybacksError as exc:
         print(f"futu-buybacks: {exc}", file=err)
         return 3
-    except KeyboardInterrupt:
-        print("futu-buybacks: interrupted; what was fetched is cached, run again to finish", file=err)
-        return 130
     args.out_dir.mkdir(parents=True, exist_ok=True)
     for key in ("hk_buy_back_list", "a_buy_back_list"):
         _write(getattr(tables, key), args.out_dir / f"{key}.{args.format}", args.format)

@@ -19,6 +19,14 @@ processor, so both generations work unchanged.  We use:
   either class (same field names).
 - ``OpenContextBase._pop_all_req_info`` (repaired, futu-api 9.6.5608 only, see
   :func:`repair_disconnect_handling`).
+
+Opening a context of our own (:func:`start_connecting`, :func:`is_ready`,
+:func:`wants_encryption`) uses only the SDKs' public surface, but what it relies on was read in
+each version above: ``OpenQuoteContext(..., is_async_connect=True)`` returns at once and connects
+on a timer thread, retrying every 6 s (8 s in moomoo-api 9.6) until ``close()``; ``ctx.status``
+is the string ``"READY"`` once InitConnect was answered; ``SysConfig.is_proto_encrypt()`` says
+whether a context will encrypt.  Without ``is_async_connect`` the constructor itself retries
+forever, which is why the loader never calls it that way.
 """
 
 import logging
@@ -57,6 +65,26 @@ def opend_address(ctx: Any) -> Any:
     host = getattr(ctx, "_OpenContextBase__host", None)
     port = getattr(ctx, "_OpenContextBase__port", None)
     return (host, port) if host is not None else id(ctx)
+
+
+def start_connecting(module: Any, host: str, port: int) -> Any:
+    """An ``OpenQuoteContext`` of SDK ``module`` that connects in the background; poll :func:`is_ready`."""
+    return module.OpenQuoteContext(host=host, port=port, is_async_connect=True)
+
+
+def is_ready(ctx: Any) -> bool:
+    """Whether the context's connection is up and InitConnect was answered."""
+    return ctx.status == "READY"
+
+
+def wants_encryption(package: str) -> bool:
+    """Whether a context opened now would encrypt its link (``SysConfig.enable_proto_encrypt``).
+
+    Only an SDK already imported can have been told to; one that is not answers False without
+    being imported.
+    """
+    config = sys.modules.get(package + ".common.sys_config")
+    return bool(config is not None and config.SysConfig.is_proto_encrypt())
 
 
 def has_reply_class(package: str) -> bool:

@@ -6,8 +6,6 @@ tidy frames read back from the cache together with a per-code error report.
 """
 
 import datetime as dt
-import importlib
-import socket
 import time
 import warnings
 from dataclasses import dataclass, field
@@ -18,8 +16,10 @@ import pandas as pd
 
 from ._cache import Cache, default_cache_path
 from ._codes import END_KEY, parse_code
-from ._errors import BuybacksError, TransportError
+from ._connect import DEFAULT_CONNECT_TIMEOUT, open_context
+from ._errors import BuybacksError, InvalidArgument, TransportError
 from ._host import opend_address
+from ._interrupts import CtrlCRaises
 from ._paging import PageError, iter_pages, page_fetcher
 from ._ratelimit import VENDOR_RATE, Rate, RateLimiter, shared_limiter
 from ._schema import HK, SCHEMA_BY_MARKET, A
@@ -53,7 +53,8 @@ def load_buybacks(codes: Iterable[str], ctx: Any = None, *, host: str = "127.0.0
                   cache: Union[bool, str, Path, Cache, None] = True, full: bool = False,
                   max_age: Optional[dt.timedelta] = DEFAULT_MAX_AGE,
                   fresh_for: dt.timedelta = DEFAULT_FRESH_FOR, progress: Optional[bool] = None,
-                  retries: int = 2, clock: Callable[[], float] = time.time) -> BuybackTables:
+                  retries: int = 2, connect_timeout: float = DEFAULT_CONNECT_TIMEOUT,
+                  clock: Callable[[], float] = time.time) -> BuybackTables:
     """Every buyback record of ``codes``, as tidy frames, plus the codes that failed and why.
 
     - ``ctx``: an ``OpenQuoteContext`` to use; else one is opened on ``host``/``port`` with
@@ -67,10 +68,17 @@ def load_buybacks(codes: Iterable[str], ctx: Any = None, *, host: str = "127.0.0
       job after a crash, does not ask again for what it just stored).
     - ``progress``: a progress bar (tqdm; the notebook widget under Jupyter); None shows it only
       when there is more than one code.
+    - ``connect_timeout``: seconds the first connection of a context opened here may take; then
+      :class:`TransportError` says what was seen at ``host:port`` (refused, no answer, not OpenD).
 
     An interrupted call (Ctrl-C, a killed process) loses nothing: every page is committed as it
-    arrives, and the next call resumes where it stopped.
+    arrives, and the next call resumes where it stopped.  Called from the main thread, Ctrl-C
+    raises ``KeyboardInterrupt`` while it runs, although the SDK's own handler would end the
+    process (see ``_interrupts.py``); the handler from before comes back afterwards.
     """
+    if isinstance(connect_timeout, bool) or not (isinstance(connect_timeout, (int, float))
+                                                 and 0 < connect_timeout < float("inf")):
+        raise InvalidArgument(f"connect_timeout must be a positive number of seconds, got {connect_timeout!r}")
     wanted: List[str] = []
     errors: Dict[str, str] = {}
     for raw in codes:
@@ -82,44 +90,53 @@ def load_buybacks(codes: Iterable[str], ctx: Any = None, *, host: str = "127.0.0
         if code not in wanted:
             wanted.append(code)
     store = _open_cache(cache)
-    connection = _Connection(ctx, host, port, sdk)
-    try:
-        if limiter is None:
-            limiter = shared_limiter(opend_address(ctx) if ctx is not None else (host, port), rate)
-        loader = _Loader(store, connection, limiter, num, retries, clock)
-        bar = _progress_bar(len(wanted), progress)
+    with CtrlCRaises() as ctrl_c:
+        connection = _Connection(ctx, host, port, sdk, connect_timeout, ctrl_c)
         try:
-            for code in wanted:
+            if limiter is None:
+                limiter = shared_limiter(opend_address(ctx) if ctx is not None else (host, port), rate)
+            loader = _Loader(store, connection, limiter, num, retries, clock)
+            bar = _progress_bar(len(wanted), progress)
+            try:
+                for code in wanted:
+                    if bar is not None:
+                        bar.set_postfix_str(code, refresh=False)
+                    error = loader.load(code, full=full, max_age=max_age, fresh_for=fresh_for)
+                    if error:
+                        errors[code] = error
+                    if bar is not None:
+                        bar.update(1)
+            finally:
                 if bar is not None:
-                    bar.set_postfix_str(code, refresh=False)
-                error = loader.load(code, full=full, max_age=max_age, fresh_for=fresh_for)
-                if error:
-                    errors[code] = error
-                if bar is not None:
-                    bar.update(1)
+                    bar.close()
+            return BuybackTables(tidy_frame(HK, store.rows(HK, wanted)), tidy_frame(A, store.rows(A, wanted)),
+                                 errors, loader.requests)
         finally:
-            if bar is not None:
-                bar.close()
-        return BuybackTables(tidy_frame(HK, store.rows(HK, wanted)), tidy_frame(A, store.rows(A, wanted)),
-                             errors, loader.requests)
-    finally:
-        connection.close()
-        if not isinstance(cache, Cache):
-            store.close()
+            connection.close()
+            if not isinstance(cache, Cache):
+                store.close()
 
 
 class _Connection:
-    """The context to fetch through: the caller's, or one opened on first need and closed after."""
+    """The context to fetch through: the caller's, or one opened on first need and closed after.
 
-    def __init__(self, ctx: Any, host: str, port: int, sdk: Optional[str]):
+    Before each request it takes Ctrl-C back from whatever replaced the handler since the last one.
+    """
+
+    def __init__(self, ctx: Any, host: str, port: int, sdk: Optional[str], connect_timeout: float,
+                 ctrl_c: CtrlCRaises):
         self.ctx, self.host, self.port, self.sdk = ctx, host, port, sdk
+        self.connect_timeout, self.ctrl_c = connect_timeout, ctrl_c
         self._own = False
         self._fetch: Any = None
 
     def fetch(self, code: str, next_key: Optional[str] = None, num: Optional[int] = None) -> Any:
+        self.ctrl_c.reclaim()
         if self._fetch is None:
             if self.ctx is None:
-                self.ctx, self._own = open_context(self.host, self.port, self.sdk), True
+                self.ctx = open_context(self.host, self.port, self.sdk, timeout=self.connect_timeout,
+                                        after_sdk_import=self.ctrl_c.reclaim)
+                self._own = True
                 # The SDK would wait without end for an OpenD that went away; ours waits this long.
                 self.ctx.set_sync_query_connect_timeout(RECONNECT_PATIENCE)
             self._fetch = page_fetcher(self.ctx)
@@ -198,28 +215,6 @@ def _open_cache(cache: Union[bool, str, Path, Cache, None]) -> Cache:
     if not cache:
         return Cache(":memory:")
     return Cache(cache)
-
-
-def open_context(host: str, port: int, sdk: Optional[str] = None) -> Any:
-    """An ``OpenQuoteContext`` on ``host:port`` with the shim installed.
-
-    Checks first that something listens there: the SDK's constructor would otherwise retry
-    forever.  Raises :class:`TransportError` naming the address and how to start the simulator.
-    """
-    from ._shim import install
-    name = sdk or next((n for n in ("futu", "moomoo") if importlib.util.find_spec(n)), None)
-    if name is None:
-        raise TransportError("neither futu-api nor moomoo-api is installed: pip install futu-buybacks[futu]")
-    try:
-        with socket.create_connection((host, port), timeout=5):
-            pass
-    except OSError as exc:
-        raise TransportError(
-            f"cannot reach OpenD at {host}:{port} ({exc.strerror or exc}). Start OpenD, or the simulator: "
-            f"python -m futu_buybacks.simulator --port {port}") from None
-    install()
-    module = importlib.import_module(name)
-    return module.OpenQuoteContext(host=host, port=port)
 
 
 def _progress_bar(total: int, progress: Optional[bool]) -> Any:

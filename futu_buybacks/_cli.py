@@ -1,57 +1,105 @@
 """``futu-buybacks`` / ``python -m futu_buybacks``: fetch every buyback record of many codes to files."""
 
 import argparse
+import json
 import logging
+import math
 import sys
 from pathlib import Path
-from typing import List, Optional
+from typing import Any, List, Optional
 
+from . import __version__
 from ._connect import DEFAULT_CONNECT_TIMEOUT
 from ._errors import BuybacksError
 from ._ratelimit import VENDOR_RATE, parse_rate
 
 FORMATS = ("csv", "parquet", "jsonl")
 INTERRUPTED = "futu-buybacks: interrupted; what was fetched is cached, run again to finish"
+DESCRIPTION = ("Fetch every share-buyback record (OpenD protocol 3235) of many codes into files, "
+               "under the rate limit, through a cache that makes a rerun ask only for what is new.")
 
 
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="futu-buybacks", description=__doc__)
+    parser = argparse.ArgumentParser(prog="futu-buybacks", description=DESCRIPTION)
+    parser.add_argument("--version", action="version", version=f"futu-buybacks {__version__}")
     commands = parser.add_subparsers(dest="command", required=True)
-    fetch = commands.add_parser("fetch", help="fetch every record of the codes into DIR")
+    fetch = commands.add_parser("fetch", help="fetch every record of the codes into DIR", description=DESCRIPTION)
     fetch.add_argument("codes", nargs="*", metavar="CODE", help="e.g. HK.00700 SH.600519")
-    fetch.add_argument("--codes-file", type=Path, help="file with one code per line (# comments allowed)")
-    fetch.add_argument("--host", default="127.0.0.1")
-    fetch.add_argument("--port", type=int, default=11111)
+    fetch.add_argument("--codes-file", type=Path,
+                       help="file with one code per line, UTF-8, # comments allowed (default: none)")
+    fetch.add_argument("--host", default="127.0.0.1", help="OpenD's address (default: 127.0.0.1)")
+    fetch.add_argument("--port", type=int, default=11111, help="OpenD's port (default: 11111)")
     fetch.add_argument("--sdk", choices=("futu", "moomoo"), help="SDK to connect with (default: the installed one)")
-    fetch.add_argument("--num", type=int, default=50, help="rows per request, 1..50 (default 50)")
-    fetch.add_argument("--rate", default=VENDOR_RATE, help="requests/seconds allowed (default 30/30)")
+    fetch.add_argument("--num", type=int, default=50, help="rows per request, 1..50 (default: 50)")
+    fetch.add_argument("--rate", default=VENDOR_RATE,
+                       help=f"requests/seconds allowed; 15/30 for each of two processes on one account "
+                            f"(default: {VENDOR_RATE}, the vendor's limit)")
     fetch.add_argument("--connect-timeout", default=str(DEFAULT_CONNECT_TIMEOUT), metavar="SECONDS",
                        help=f"give up on OpenD if the first connection takes longer "
-                            f"(default {DEFAULT_CONNECT_TIMEOUT:g})")
+                            f"(default: {DEFAULT_CONNECT_TIMEOUT:g})")
     where = fetch.add_mutually_exclusive_group()
     where.add_argument("--cache", type=Path, help="cache file (default: the per-user cache)")
-    where.add_argument("--no-cache", action="store_true", help="keep nothing between runs")
-    fetch.add_argument("--full", action="store_true", help="refetch every page, ignoring what is cached")
-    fetch.add_argument("--out-dir", type=Path, required=True)
-    fetch.add_argument("--format", choices=FORMATS, default="csv")
+    where.add_argument("--no-cache", action="store_true", help="keep nothing between runs (default: off)")
+    fetch.add_argument("--full", action="store_true",
+                       help="refetch every page, ignoring what is cached (default: off)")
+    fetch.add_argument("--out-dir", type=Path, required=True, metavar="DIR",
+                       help="directory for the two files, created if missing (required)")
+    fetch.add_argument("--format", choices=FORMATS, default="csv", help="file format (default: csv)")
+    fetch.add_argument("-v", "--verbose", action="store_true",
+                       help="show the SDK's console lines (on stdout) and our own log on stderr (default: off)")
     return parser
 
 
 def _read_codes(args: argparse.Namespace) -> List[str]:
     codes = list(args.codes)
     if args.codes_file is not None:
-        for line in args.codes_file.read_text(encoding="utf-8").splitlines():
+        try:
+            text = args.codes_file.read_text(encoding="utf-8-sig")  # Excel and Notepad write a BOM
+        except UnicodeDecodeError as exc:
+            raise BuybacksError(f"--codes-file {args.codes_file} is not UTF-8 ({exc.reason} at byte "
+                                f"{exc.start}); save it as UTF-8") from None
+        for line in text.splitlines():
             line = line.split("#", 1)[0].strip()
             if line:
                 codes.append(line)
     return codes
 
 
+def _prepare_out_dir(path: Path) -> None:
+    """Create ``--out-dir`` before fetching, so that an unusable one costs no request."""
+    if path.exists() and not path.is_dir():
+        raise BuybacksError(f"--out-dir {path} is not a directory (a file of that name exists)")
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise BuybacksError(f"--out-dir {path} cannot be created: {exc.strerror or exc}") from None
+
+
+def _write_jsonl(frame: Any, path: Path) -> None:
+    """One JSON object per row, floats as the shortest text that reads back as the same float.
+
+    pandas' ``to_json`` rounds floats to ``double_precision`` decimals (10 by default, 15 at
+    most): 1000880717.6 became 1000880717.6000000238 and 1e-300 became 0.0.  ``json.dumps``
+    writes ``repr(float)``, which round-trips exactly.  Missing values (``<NA>``, NaN) are null,
+    as pandas wrote them.
+    """
+    import pandas as pd
+
+    def cell(value: Any) -> Any:
+        if value is pd.NA or (isinstance(value, float) and not math.isfinite(value)):
+            return None
+        return value
+
+    with open(path, "w", encoding="utf-8", newline="\n") as out:
+        for row in frame.to_dict("records"):  # Python ints, floats and str
+            out.write(json.dumps({column: cell(value) for column, value in row.items()}, ensure_ascii=False) + "\n")
+
+
 def _write(frame, path: Path, fmt: str) -> None:
     if fmt == "csv":
         frame.to_csv(path, index=False)
     elif fmt == "jsonl":
-        frame.to_json(path, orient="records", lines=True, force_ascii=False)
+        _write_jsonl(frame, path)
     else:
         frame.to_parquet(path, index=False)
 
@@ -62,6 +110,17 @@ def _connect_timeout(text: str) -> Optional[float]:
     except ValueError:
         return None
     return seconds if 0 < seconds < float("inf") else None
+
+
+def _plural(count: int, word: str) -> str:
+    return f"{count} {word}" if count == 1 else f"{count} {word}s"
+
+
+def summary(ok: int, failed: int, hk: int, a: int, out_dir: Any, requests: int) -> str:
+    """The closing line: ``2 codes ok, 0 failed; 85 HK and 30 A-share records in out (3 requests)``."""
+    records = "record" if hk + a == 1 else "records"
+    return (f"{_plural(ok, 'code')} ok, {failed} failed; {hk} HK and {a} A-share {records} in {out_dir} "
+            f"({_plural(requests, 'request')})")
 
 
 def main(argv: Optional[List[str]] = None) -> int:
@@ -82,9 +141,12 @@ def _main(argv: Optional[List[str]]) -> int:
         except ImportError:
             print("futu-buybacks: --format parquet needs pyarrow: pip install 'futu-buybacks[parquet]'", file=err)
             return 2
+    from ._connect import resolve_sdk
+    from ._loader import load_buybacks
     try:
         codes = _read_codes(args)
         parse_rate(args.rate)
+        resolve_sdk(args.sdk)
     except (OSError, BuybacksError) as exc:
         print(f"futu-buybacks: {exc}", file=err)
         return 2
@@ -99,22 +161,31 @@ def _main(argv: Optional[List[str]]) -> int:
         print(f"futu-buybacks: --connect-timeout must be a positive number of seconds, got {args.connect_timeout!r}",
               file=err)
         return 2
-    from ._loader import load_buybacks
-    # The SDKs log to stdout ("FTConsoleLog"); the command keeps stdout clean and reports on stderr.
-    logging.getLogger("FTConsoleLog").disabled = True
+    try:
+        _prepare_out_dir(args.out_dir)
+    except BuybacksError as exc:
+        print(f"futu-buybacks: {exc}", file=err)
+        return 2
+    if args.verbose:
+        logging.basicConfig(level=logging.INFO, format="%(message)s", stream=err)
     cache = False if args.no_cache else (args.cache if args.cache is not None else True)
     try:
         tables = load_buybacks(codes, host=args.host, port=args.port, sdk=args.sdk, num=args.num, rate=args.rate,
-                               cache=cache, full=args.full, progress=err.isatty(), connect_timeout=connect_timeout)
+                               cache=cache, full=args.full, verbose=args.verbose, connect_timeout=connect_timeout)
     except BuybacksError as exc:
         print(f"futu-buybacks: {exc}", file=err)
         return 3
-    args.out_dir.mkdir(parents=True, exist_ok=True)
     for key in ("hk_buy_back_list", "a_buy_back_list"):
-        _write(getattr(tables, key), args.out_dir / f"{key}.{args.format}", args.format)
+        path = args.out_dir / f"{key}.{args.format}"
+        try:
+            _write(getattr(tables, key), path, args.format)
+        except OSError as exc:
+            print(f"futu-buybacks: cannot write {path}: {exc.strerror or exc}; the records are cached, "
+                  "run again to write them", file=err)
+            return 2
     ok = len(set(codes)) - len(tables.errors)
-    print(f"futu-buybacks: {ok} codes ok, {len(tables.errors)} failed; {len(tables.hk_buy_back_list)} HK and "
-          f"{len(tables.a_buy_back_list)} A-share records in {args.out_dir} ({tables.requests} requests)", file=err)
+    print("futu-buybacks: " + summary(ok, len(tables.errors), len(tables.hk_buy_back_list),
+                                      len(tables.a_buy_back_list), args.out_dir, tables.requests), file=err)
     for code, message in tables.errors.items():
         print(f"  FAILED {code}: {message}", file=err)
     return 0 if tables.ok else 1

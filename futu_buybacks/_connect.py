@@ -24,8 +24,8 @@ import socket
 import time
 from typing import Any, Callable, Optional
 
-from ._errors import TransportError
-from ._host import is_ready, start_connecting, wants_encryption
+from ._errors import InvalidArgument, TransportError
+from ._host import SDK_PACKAGES, is_ready, start_connecting, wants_encryption
 from ._messages import PROTO_INIT_CONNECT, request_class
 from .simulator._wire import HEADER_SIZE, MAGIC, encode_frame
 
@@ -80,12 +80,19 @@ def _init_connect_frame() -> bytes:
     return encode_frame(PROTO_INIT_CONNECT, 0, 1, request.SerializeToString())
 
 
-def sdk_name(sdk: Optional[str]) -> str:
-    """``sdk``, or the installed SDK (futu first); TransportError when there is none."""
-    name = sdk or next((n for n in ("futu", "moomoo") if importlib.util.find_spec(n)), None)
-    if name is None:
-        raise TransportError("neither futu-api nor moomoo-api is installed: pip install futu-buybacks[futu]")
-    return name
+def resolve_sdk(sdk: Optional[str]) -> Optional[str]:
+    """The SDK package to connect with: ``sdk`` checked, else the installed one (None if neither is).
+
+    Raises :class:`InvalidArgument` for a name that is no SDK or an SDK that is not installed, so
+    that a typo fails before anything is fetched instead of as an import error later.
+    """
+    if sdk is None:
+        return next((name for name in SDK_PACKAGES if importlib.util.find_spec(name)), None)
+    if sdk not in SDK_PACKAGES:
+        raise InvalidArgument(f"sdk must be 'futu' or 'moomoo' (or None: the installed one), got {sdk!r}")
+    if importlib.util.find_spec(sdk) is None:
+        raise InvalidArgument(f"{sdk}-api is not installed: pip install {sdk}-api")
+    return sdk
 
 
 def open_context(host: str, port: int, sdk: Optional[str] = None, *,
@@ -98,7 +105,9 @@ def open_context(host: str, port: int, sdk: Optional[str] = None, *,
     (the loader puts its own back).  The import's own time does not count against ``timeout``.
     """
     from ._shim import install
-    name = sdk_name(sdk)
+    name = resolve_sdk(sdk)
+    if name is None:
+        raise TransportError("neither futu-api nor moomoo-api is installed: pip install futu-api (or moomoo-api)")
     address = f"cannot reach OpenD at {host}:{port}"
     handshake = not wants_encryption(name)
     started = time.monotonic()

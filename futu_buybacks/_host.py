@@ -18,7 +18,10 @@ processor, so both generations work unchanged.  We use:
   leave it: the native method and the shim then share one decoding, and ``decode_reply`` reads
   either class (same field names).
 - ``OpenContextBase._pop_all_req_info`` (repaired, futu-api 9.6.5608 only, see
-  :func:`repair_disconnect_handling`).
+  :func:`repair_disconnect_handling`);
+- ``<sdk>.common.ft_logger.logger.console_level``, and the network manager's ``_req_queue`` and
+  ``_w_sock`` (``ctx._net_mgr``): to keep the SDK's console lines off stdout while the loader
+  runs, its closing "Disconnected" line included (:func:`quiet_console`, :func:`close_and_wait`).
 
 Opening a context of our own (:func:`start_connecting`, :func:`is_ready`,
 :func:`wants_encryption`) uses only the SDKs' public surface, but what it relies on was read in
@@ -29,11 +32,13 @@ whether a context will encrypt.  Without ``is_async_connect`` the constructor it
 forever, which is why the loader never calls it that way.
 """
 
+import contextlib
+import importlib
 import logging
 import sys
 import threading
 import types
-from typing import Any, Dict, Tuple
+from typing import Any, Dict, Iterator, Tuple
 
 from ._codes import BuybackQuery
 from ._errors import BuybacksError, HostUnsupported
@@ -185,3 +190,54 @@ def repair_disconnect_handling(package: str) -> bool:
     except Exception:  # a different SDK layout: leave it alone
         return False
     return False
+
+
+#: Above every level the SDKs log at: their console logger prints nothing.
+_SILENT = logging.CRITICAL + 1
+
+
+@contextlib.contextmanager
+def quiet_console(package: str) -> Iterator[None]:
+    """Keep the SDK's console lines off stdout for the duration; its previous level after.
+
+    Every SDK writes "New connect ready ...", "Disconnected ..." and the like to stdout through a
+    ``StreamHandler`` on the ``FTConsoleLog`` logger, and moomoo-api 9.6 also copies every file
+    log line there, coloured.  Each SDK's ``FTLog`` singleton checks its own ``console_level``
+    before it writes, so raising that level silences it; its log file is left as it was.  Checked on
+    futu-api 9.6.5608 and 10.11.7108, moomoo-api 9.6.5608 and 10.11.7108 (the same ``ft_logger``
+    module, ``console_level`` a property setting the logger's and the handler's level).
+    """
+    logger = getattr(importlib.import_module(package + ".common.ft_logger"), "logger", None)
+    previous = getattr(logger, "console_level", None)
+    if previous is None:  # an SDK layout we do not know: leave its logging alone
+        yield
+        return
+    logger.console_level = _SILENT
+    try:
+        yield
+    finally:
+        logger.console_level = previous
+
+
+def close_and_wait(ctx: Any, timeout: float = 2.0) -> None:
+    """``ctx.close()``, returning once the SDK's network thread has handled the disconnect.
+
+    ``close()`` returns before the network thread runs ``on_disconnect``, which writes
+    "Disconnected ..." to the console; a caller that silenced the console (:func:`quiet_console`)
+    must not restore it before that.  The network manager runs the work put on its
+    ``_req_queue`` in order (after a byte on ``_w_sock`` wakes it), so a marker queued after the
+    close runs after ``on_disconnect``.  ``ctx._net_mgr`` is read before ``close()``, which clears
+    it on moomoo-api 9.6.  Checked on futu-api 9.6.5608, 10.11.7108, moomoo-api 9.6.5608, 10.11.7108.
+    """
+    net = getattr(ctx, "_net_mgr", None)
+    ctx.close()
+    queue, wake = getattr(net, "_req_queue", None), getattr(net, "_w_sock", None)
+    if queue is None or wake is None:
+        return
+    done = threading.Event()
+    queue.put(done.set)
+    try:
+        wake.send(b"1")
+    except OSError:  # the network thread is gone, and the disconnect with it
+        return
+    done.wait(timeout)

@@ -5,9 +5,10 @@ for new or stale codes, one page for fresh ones, the rest of an interrupted fetc
 tidy frames read back from the cache together with a per-code error report.
 """
 
+import contextlib
 import datetime as dt
+import logging
 import time
-import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Dict, Iterable, List, Optional, Union
@@ -16,11 +17,13 @@ import pandas as pd
 
 from ._cache import Cache, default_cache_path
 from ._codes import END_KEY, parse_code
-from ._connect import DEFAULT_CONNECT_TIMEOUT, open_context
-from ._errors import BuybacksError, InvalidArgument, TransportError
-from ._host import opend_address
+from ._connect import DEFAULT_CONNECT_TIMEOUT, open_context, resolve_sdk
+from ._errors import BuybacksError, HostUnsupported, InvalidArgument, TransportError
+from ._host import close_and_wait, opend_address, quiet_console, sdk_package_of
 from ._interrupts import CtrlCRaises
 from ._paging import PageError, iter_pages, page_fetcher
+from ._progress import LoadProgress
+from ._progress import wanted as progress_wanted
 from ._ratelimit import VENDOR_RATE, Rate, RateLimiter, shared_limiter
 from ._schema import HK, SCHEMA_BY_MARKET, A
 from ._tidy import tidy_frame
@@ -31,6 +34,7 @@ RECONNECT_PATIENCE = 120.0
 _CONNECT_TIMEOUT = "Connect timeout"
 DEFAULT_MAX_AGE = dt.timedelta(days=7)
 DEFAULT_FRESH_FOR = dt.timedelta(hours=1)
+log = logging.getLogger("futu_buybacks")
 
 
 @dataclass
@@ -47,15 +51,16 @@ class BuybackTables:
         return not self.errors
 
 
-def load_buybacks(codes: Iterable[str], ctx: Any = None, *, host: str = "127.0.0.1", port: int = 11111,
+def load_buybacks(codes: Union[str, Iterable[str]], ctx: Any = None, *, host: str = "127.0.0.1", port: int = 11111,
                   sdk: Optional[str] = None, num: int = 50, rate: Rate = VENDOR_RATE,
                   limiter: Optional[RateLimiter] = None,
                   cache: Union[bool, str, Path, Cache, None] = True, full: bool = False,
                   max_age: Optional[dt.timedelta] = DEFAULT_MAX_AGE,
                   fresh_for: dt.timedelta = DEFAULT_FRESH_FOR, progress: Optional[bool] = None,
-                  retries: int = 2, connect_timeout: float = DEFAULT_CONNECT_TIMEOUT,
+                  retries: int = 2, verbose: bool = False, connect_timeout: float = DEFAULT_CONNECT_TIMEOUT,
                   clock: Callable[[], float] = time.time) -> BuybackTables:
-    """Every buyback record of ``codes``, as tidy frames, plus the codes that failed and why.
+    """Every buyback record of ``codes`` (one code, or any iterable of codes), as tidy frames,
+    plus the codes that failed and why.
 
     - ``ctx``: an ``OpenQuoteContext`` to use; else one is opened on ``host``/``port`` with
       ``sdk`` (``"futu"`` or ``"moomoo"``; the installed one by default) and closed at the end.
@@ -66,8 +71,11 @@ def load_buybacks(codes: Iterable[str], ctx: Any = None, *, host: str = "127.0.0
       refetches everything, as happens by itself to codes fully fetched longer than ``max_age`` ago;
       codes checked less than ``fresh_for`` ago cost nothing (rerunning a notebook cell, or a
       job after a crash, does not ask again for what it just stored).
-    - ``progress``: a progress bar (tqdm; the notebook widget under Jupyter); None shows it only
-      when there is more than one code.
+    - ``progress``: a progress bar (tqdm; the notebook widget under Jupyter); None shows it in a
+      terminal and in a notebook, not when stderr is a file or a pipe.
+    - ``verbose``: let the SDK write its console lines ("New connect ready ...") to stdout, as it
+      does by default; else they are held back while the loader runs (its log file keeps them).
+      Our own messages go to the ``futu_buybacks`` logger.
     - ``connect_timeout``: seconds the first connection of a context opened here may take; then
       :class:`TransportError` says what was seen at ``host:port`` (refused, no answer, not OpenD).
 
@@ -81,7 +89,8 @@ def load_buybacks(codes: Iterable[str], ctx: Any = None, *, host: str = "127.0.0
         raise InvalidArgument(f"connect_timeout must be a positive number of seconds, got {connect_timeout!r}")
     wanted: List[str] = []
     errors: Dict[str, str] = {}
-    for raw in codes:
+    sdk = resolve_sdk(sdk) if ctx is None else sdk
+    for raw in ([codes] if isinstance(codes, str) else codes):
         try:
             code = str(parse_code(raw))
         except BuybacksError as exc:
@@ -91,24 +100,24 @@ def load_buybacks(codes: Iterable[str], ctx: Any = None, *, host: str = "127.0.0
             wanted.append(code)
     store = _open_cache(cache)
     with CtrlCRaises() as ctrl_c:
-        connection = _Connection(ctx, host, port, sdk, connect_timeout, ctrl_c)
+        connection = _Connection(ctx, host, port, sdk, connect_timeout, ctrl_c, verbose)
         try:
             if limiter is None:
                 limiter = shared_limiter(opend_address(ctx) if ctx is not None else (host, port), rate)
-            loader = _Loader(store, connection, limiter, num, retries, clock)
-            bar = _progress_bar(len(wanted), progress)
+            bar = LoadProgress(len(wanted), limiter, show=progress_wanted(progress))
+            log.info("futu_buybacks: loading %d code%s through %s", len(wanted), "" if len(wanted) == 1 else "s",
+                     "your context" if ctx is not None else f"OpenD at {host}:{port}")
+            loader = _Loader(store, connection, limiter, num, retries, clock, bar)
             try:
                 for code in wanted:
-                    if bar is not None:
-                        bar.set_postfix_str(code, refresh=False)
+                    bar.start(code)
                     error = loader.load(code, full=full, max_age=max_age, fresh_for=fresh_for)
                     if error:
                         errors[code] = error
-                    if bar is not None:
-                        bar.update(1)
+                        log.info("futu_buybacks: %s failed: %s", code, error)
+                    bar.finish_code()
             finally:
-                if bar is not None:
-                    bar.close()
+                bar.close()
             return BuybackTables(tidy_frame(HK, store.rows(HK, wanted)), tidy_frame(A, store.rows(A, wanted)),
                                  errors, loader.requests)
         finally:
@@ -124,15 +133,18 @@ class _Connection:
     """
 
     def __init__(self, ctx: Any, host: str, port: int, sdk: Optional[str], connect_timeout: float,
-                 ctrl_c: CtrlCRaises):
+                 ctrl_c: CtrlCRaises, verbose: bool = False):
         self.ctx, self.host, self.port, self.sdk = ctx, host, port, sdk
         self.connect_timeout, self.ctrl_c = connect_timeout, ctrl_c
         self._own = False
         self._fetch: Any = None
+        self._quiet = contextlib.ExitStack()
+        self._verbose = verbose
 
     def fetch(self, code: str, next_key: Optional[str] = None, num: Optional[int] = None) -> Any:
         self.ctrl_c.reclaim()
         if self._fetch is None:
+            self._quiet_sdk_console()
             if self.ctx is None:
                 self.ctx = open_context(self.host, self.port, self.sdk, timeout=self.connect_timeout,
                                         after_sdk_import=self.ctrl_c.reclaim)
@@ -147,20 +159,35 @@ class _Connection:
                 f"{RECONNECT_PATIENCE:.0f} s; what was fetched is cached, run again to finish")
         return ret, data
 
+    def _quiet_sdk_console(self) -> None:
+        package = self.sdk if self.ctx is None else _package_or_none(self.ctx)
+        if not self._verbose and package is not None:
+            self._quiet.enter_context(quiet_console(package))
+
     def close(self) -> None:
         if self._own:
-            self.ctx.close()
+            close_and_wait(self.ctx)  # its "Disconnected" line comes from the SDK's thread
+        self._quiet.close()
+
+
+def _package_or_none(ctx: Any) -> Optional[str]:
+    try:
+        return sdk_package_of(ctx)
+    except HostUnsupported:  # any object with the method (a fake in tests): nothing to quiet
+        return None
 
 
 class _Loader:
     def __init__(self, cache: Cache, connection: _Connection, limiter: RateLimiter, num: int, retries: int,
-                 clock: Callable[[], float]):
+                 clock: Callable[[], float], progress: LoadProgress):
         self.cache, self.fetch, self.limiter = cache, connection.fetch, limiter
         self.num, self.retries, self.clock = num, retries, clock
+        self.progress = progress
         self.requests = 0
 
     def _count(self) -> None:
         self.requests += 1
+        self.progress.request()
 
     def load(self, code: str, *, full: bool, max_age: Optional[dt.timedelta],
              fresh_for: dt.timedelta) -> Optional[str]:
@@ -186,6 +213,7 @@ class _Loader:
                 records = data[schema.key].to_dict("records")
                 self.cache.store_page(code, records, next_key=data["next_key"], full_since=full_since,
                                       now=self.clock())
+                self.progress.page(len(records))
                 if known is not None and data["next_key"] != END_KEY and _reaches_known(schema, records, known):
                     return None
         except PageError as exc:  # this code failed; others go on (an unreachable OpenD propagates)
@@ -215,12 +243,3 @@ def _open_cache(cache: Union[bool, str, Path, Cache, None]) -> Cache:
     if not cache:
         return Cache(":memory:")
     return Cache(cache)
-
-
-def _progress_bar(total: int, progress: Optional[bool]) -> Any:
-    if progress is False or (progress is None and total <= 1):
-        return None
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # tqdm.auto warns when ipywidgets is missing, then falls back
-        from tqdm.auto import tqdm
-    return tqdm(total=total, unit="code", desc="buybacks", leave=True)

@@ -4,6 +4,7 @@ Works through any object with ``get_corporate_actions_buybacks`` (the native met
 shim); a context without it goes through the shim function.
 """
 
+import logging
 import time
 from typing import Any, Callable, Iterator, Optional, Tuple
 
@@ -15,6 +16,7 @@ from ._ratelimit import RateLimiter
 #: Substrings of OpenD's messages for a request refused over the rate limit.
 FREQUENCY_HINTS = ("频率", "frequen", "too many", "too often")
 MAX_REFUSALS = 20
+log = logging.getLogger("futu_buybacks")
 
 FetchPage = Callable[..., Tuple[int, Any]]
 
@@ -65,6 +67,7 @@ def iter_pages(fetch: FetchPage, code: str, *, num: int = 50, start_key: Optiona
                 break
             if is_frequency_refusal(data) and refusals < MAX_REFUSALS:
                 refusals += 1
+                log.info("futu_buybacks: %s: OpenD refused a request for frequency (%s); waiting", code, data)
                 if limiter is not None:
                     limiter.penalize(limiter.period / 2)
                 else:
@@ -73,6 +76,7 @@ def iter_pages(fetch: FetchPage, code: str, *, num: int = 50, start_key: Optiona
             failures += 1
             if failures > retries:
                 raise PageError(code, key, str(data))
+            log.info("futu_buybacks: %s: %s; retry %d of %d", code, data, failures, retries)
             sleep(backoff * 2 ** (failures - 1))
         yield key, data
         key = data["next_key"]

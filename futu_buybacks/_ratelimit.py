@@ -56,6 +56,7 @@ class RateLimiter:
         self._sent: Deque[float] = collections.deque()
         self._lock = threading.Lock()
         self.waited = 0.0  # total seconds spent waiting, for reports and benchmarks
+        self.waits = 0     # acquisitions that had to wait
 
     def set_rate(self, rate: Rate) -> None:
         with self._lock:
@@ -73,10 +74,27 @@ class RateLimiter:
                 if len(self._sent) < self.count:
                     self._sent.append(now)
                     self.waited += waited
+                    self.waits += waited > 0
                     return waited
                 delay = self.window - (now - self._sent[0])
             self._sleep(delay)
             waited += delay
+
+    def seconds_for(self, requests: int) -> float:
+        """The least time, from now, in which ``requests`` more acquisitions can all have succeeded.
+
+        The bound the window sets on any run (an ETA never below it): the free slots are used at
+        once, then each further request waits for the slot of the one ``count`` before it.
+        """
+        if requests <= 0:
+            return 0.0
+        with self._lock:
+            now = self._clock()
+            sent = [t for t in self._sent if now - t < self.window - _EPSILON]
+        last = len(sent) + requests - 1
+        slot, rounds = last % self.count, last // self.count
+        start = sent[slot] if slot < len(sent) else now
+        return max(0.0, start + rounds * self.window - now)
 
     def penalize(self, seconds: float) -> None:
         """OpenD refused for frequency anyway (another client on the account): hold off ``seconds``."""

@@ -4,17 +4,23 @@ File format (JSON Lines, UTF-8): one record per line, an object with ``"code"`` 
 and any of the columns of that market's frame (``docs/api.md``), named as in the SDK's frames.
 A column left out (or ``null``) is a field the server does not set, which the SDK shows as NaN.
 Records of one code are served in file order, which should be newest first.  Lines that are
-blank or start with ``#`` are skipped.
+blank or start with ``#`` are skipped.  A file is checked when it is loaded (and records given in
+code when the dataset is made), so that a wrong value is reported with its line and column instead
+of breaking every reply for that code.
 """
 
 import datetime as dt
+import functools
 import json
 import random
 from pathlib import Path
 from typing import Dict, Iterable, List, Mapping, Optional, Tuple, Union
 
+from google.protobuf.descriptor import FieldDescriptor
+
 from .._codes import END_KEY, parse_code
-from .._schema import HK, SCHEMA_BY_MARKET, A
+from .._messages import PROTO_BUYBACKS, response_class
+from .._schema import HK, SCHEMA_BY_MARKET, A, FrameSchema
 
 Record = Dict[str, object]
 SAMPLE = Path(__file__).with_name("sample_buybacks.jsonl")
@@ -25,25 +31,26 @@ class Dataset:
 
     def __init__(self, records: Optional[Mapping[str, List[Record]]] = None):
         self.records: Dict[str, List[Record]] = {code: list(rows) for code, rows in (records or {}).items()}
+        for code, rows in self.records.items():
+            for number, row in enumerate(rows, 1):
+                problem = record_problem(code, row)
+                if problem:
+                    raise ValueError(f"{code} record {number}: {problem}")
 
     @classmethod
     def load(cls, path: Union[str, Path]) -> "Dataset":
+        """Read a JSON Lines file (a UTF-8 BOM is allowed); ``ValueError`` names the line at fault."""
         by_code: Dict[str, List[Record]] = {}
-        with open(path, encoding="utf-8") as lines:
+        with open(path, encoding="utf-8-sig") as lines:
             for number, line in enumerate(lines, 1):
                 line = line.strip()
                 if not line or line.startswith("#"):
                     continue
                 try:
-                    row = json.loads(line)
-                    code = str(parse_code(row.pop("code")))
-                except (ValueError, KeyError, AttributeError) as exc:
+                    code, row = _parse_line(line)
+                except ValueError as exc:
                     raise ValueError(f"{path}:{number}: {exc}") from None
-                allowed = set(SCHEMA_BY_MARKET[code[:2]].names)
-                unknown = set(row) - allowed
-                if unknown:
-                    raise ValueError(f"{path}:{number}: unknown columns {sorted(unknown)} for {code}")
-                by_code.setdefault(code, []).append({k: v for k, v in row.items() if v is not None})
+                by_code.setdefault(code, []).append(row)
         return cls(by_code)
 
     @classmethod
@@ -74,6 +81,65 @@ class Dataset:
             raise ValueError(f"invalid nextKey {next_key!r}")
         end = start + num
         return rows[start:end], (str(end) if end < len(rows) else END_KEY)
+
+
+def _parse_line(line: str) -> Tuple[str, Record]:
+    row = json.loads(line)
+    if not isinstance(row, dict):
+        raise ValueError(f'expected a JSON object {{"code": "HK.00700", column: value, ...}}, '
+                         f"got {type(row).__name__}")
+    if "code" not in row:
+        raise ValueError('"code" is missing')
+    code = str(parse_code(row.pop("code")))
+    row = {k: v for k, v in row.items() if v is not None}
+    problem = record_problem(code, row)
+    if problem:
+        raise ValueError(f"{code} {problem}")
+    return code, row
+
+
+_EXPECTED = {"int": "an integer", "float": "a number", "str": "a string"}
+_INT_RANGES = {"uint64": (0, 2**64 - 1), "int64": (-2**63, 2**63 - 1),
+               "uint32": (0, 2**32 - 1), "int32": (-2**31, 2**31 - 1)}
+
+
+@functools.cache
+def _wire_ranges(market: str) -> Dict[str, Tuple[int, int]]:
+    """Column -> (lowest, highest) integer its protobuf field holds, read from the descriptors."""
+    schema = SCHEMA_BY_MARKET[market]
+    item = response_class(PROTO_BUYBACKS).DESCRIPTOR.fields_by_name["s2c"].message_type \
+        .fields_by_name[schema.list_field].message_type
+    names = {getattr(FieldDescriptor, name): name[len("TYPE_"):].lower()
+             for name in dir(FieldDescriptor) if name.startswith("TYPE_")}
+    return {column.name: _INT_RANGES[names[item.fields_by_name[column.field].type]]
+            for column in schema.columns if column.kind == "int"}
+
+
+def record_problem(code: str, record: Mapping[str, object]) -> Optional[str]:
+    """What is wrong with one record of ``code`` (column and what it expects), or None.
+
+    The types are the schema's, the integer ranges the wire's (uint64 dates, int64 sums): a value
+    the server could not put in a reply is refused here, where its line is known.
+    """
+    schema: FrameSchema = SCHEMA_BY_MARKET[code[:2]]
+    columns = {column.name: column for column in schema.columns}
+    unknown = sorted(set(record) - set(columns))
+    if unknown:
+        return f"unknown columns {unknown} (the {schema.key} columns are in docs/api.md)"
+    for name, value in record.items():
+        kind = columns[name].kind
+        if value is None:
+            continue
+        if isinstance(value, bool) or not isinstance(value, {"int": int, "float": (int, float), "str": str}[kind]):
+            unit = " (Unix seconds)" if kind == "int" and name.endswith("_date") else ""
+            return f"{name} must be {_EXPECTED[kind]}{unit}, got {type(value).__name__} {value!r:.40}"
+        if kind == "int":
+            low, high = _wire_ranges(code[:2])[name]
+            if not low <= value <= high:  # type: ignore[operator]
+                return f"{name} is out of range: {value!r:.40} (the wire holds {low}..{high})"
+        elif kind == "float" and isinstance(value, int) and abs(value) > 1e308:
+            return f"{name} is out of range: {value!r:.40} (not a double)"
+    return None
 
 
 _ZONES = {"HK": dt.timezone(dt.timedelta(hours=8)), "SH": dt.timezone(dt.timedelta(hours=8)),

@@ -31,7 +31,7 @@ from .._messages import (
 )
 from .._schema import SCHEMA_BY_MARKET
 from ._crypto import ALGO_AES_CBC, ALGO_NONE, PACKET_ALGOS, CryptoError, PacketCipher, RsaKey
-from ._dataset import Dataset, record_to_item
+from ._dataset import Dataset, record_problem, record_to_item
 from ._wire import FrameError, FrameReader, decode_body, encode_body, encode_frame
 
 log = logging.getLogger("futu_buybacks.simulator")
@@ -348,7 +348,12 @@ class Simulator:
         reply = _ok(PROTO_BUYBACKS)
         items = getattr(reply.s2c, SCHEMA_BY_MARKET[market].list_field)
         for row in rows:
-            record_to_item(row, items.add())
+            try:
+                record_to_item(row, items.add())
+            except (TypeError, ValueError) as exc:  # a record changed in code after the dataset was made
+                number = self.dataset.records[code].index(row) + 1
+                return _error(PROTO_BUYBACKS, f"simulator dataset: {code} record {number}: "
+                                              f"{record_problem(code, row) or exc}")
         reply.s2c.nextKey = next_key
         return reply
 

@@ -1,0 +1,106 @@
+"""The loader's progress bar: codes done of total, requests, records, rate-limit waits and an ETA.
+
+Shown in a terminal and in Jupyter (tqdm.auto: the notebook widget there), not when stderr is a
+file or a pipe (a cron job's log, a CI run), unless asked.  The ETA is never below what the rate
+limit allows for the requests still to come, so a run that will wait a window says so from the
+start instead of promising the pace of its first, unthrottled requests.
+"""
+
+import sys
+import time
+import warnings
+from typing import Any, Callable, Optional
+
+from ._ratelimit import RateLimiter
+
+BAR_FORMAT = "{desc}: {percentage:3.0f}%|{bar}| {n_fmt}/{total_fmt} codes [{elapsed}{postfix}]"
+
+
+def in_notebook() -> bool:
+    """Whether this runs in a Jupyter kernel (tqdm.auto's own test)."""
+    ipython = sys.modules.get("IPython")
+    shell = ipython.get_ipython() if ipython is not None else None
+    return shell is not None and "IPKernelApp" in getattr(shell, "config", {})
+
+
+def wanted(progress: Optional[bool]) -> bool:
+    """``progress`` as asked; None: on in a terminal and in a notebook."""
+    if progress is not None:
+        return progress
+    return in_notebook() or sys.stderr.isatty()
+
+
+def _plural(count: int, word: str) -> str:
+    return f"{count} {word}" if count == 1 else f"{count} {word}s"
+
+
+class LoadProgress:
+    """Counts what a load did; shows it on a tqdm bar when ``show``."""
+
+    def __init__(self, total: int, limiter: RateLimiter, show: bool, clock: Callable[[], float] = time.monotonic):
+        self.total, self.done, self.requests, self.records = total, 0, 0, 0
+        self.code = ""
+        self._limiter = limiter
+        self._waits_before, self._waited_before = limiter.waits, limiter.waited
+        self._clock = clock
+        self._start = clock()
+        self._bar = _bar(total) if show else None
+
+    @property
+    def waits(self) -> int:
+        return self._limiter.waits - self._waits_before
+
+    def start(self, code: str) -> None:
+        self.code = code
+        self._show()
+
+    def request(self) -> None:
+        self.requests += 1
+        self._show()
+
+    def page(self, records: int) -> None:
+        self.records += records
+
+    def finish_code(self) -> None:
+        self.done += 1
+        self._show()
+        if self._bar is not None:
+            self._bar.update(1)
+
+    def close(self) -> None:
+        if self._bar is not None:
+            self._show()
+            self._bar.close()
+
+    def eta(self) -> float:
+        """Seconds still to go: the requests the remaining codes should take at this run's pace per
+        code (one each before any is done), at this run's time per request outside the waits,
+        and never less than the rate limit allows."""
+        remaining = (self.total - self.done) * (self.requests / self.done if self.done else 1.0)
+        working = self._clock() - self._start - (self._limiter.waited - self._waited_before)
+        pace = working / self.requests if self.requests else 0.0
+        return max(self._limiter.seconds_for(round(remaining)), remaining * pace)
+
+    def describe(self) -> str:
+        parts = [self.code, _plural(self.requests, "request"), _plural(self.records, "record")]
+        if self.waits:
+            parts.append(f"{_plural(self.waits, 'wait')} for the rate limit")
+        parts.append(f"ETA {_format_seconds(self.eta())}")
+        return ", ".join(part for part in parts if part)
+
+    def _show(self) -> None:
+        if self._bar is not None:
+            self._bar.set_postfix_str(self.describe(), refresh=False)
+
+
+def _format_seconds(seconds: float) -> str:
+    minutes, secs = divmod(int(round(seconds)), 60)
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours}:{minutes:02d}:{secs:02d}" if hours else f"{minutes}:{secs:02d}"
+
+
+def _bar(total: int) -> Any:
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # tqdm.auto warns when ipywidgets is missing, then falls back
+        from tqdm.auto import tqdm
+    return tqdm(total=total, desc="buybacks", bar_format=BAR_FORMAT, leave=True)

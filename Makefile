@@ -40,7 +40,7 @@ demo: $(BIN)/.ready $(DEMO_BIN)/.ready
 	$(BIN)/python docs/run_example.py $(DEMO_BIN)/python $(BIN)/python
 
 test: $(BIN)/.ready
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest -n 2
 
 soak: $(BIN)/.ready
 	$(BIN)/python tests/soak.py

@@ -15,7 +15,7 @@ fails at once for a refused or closed port instead of after the deadline.  The p
 InitConnect is unencrypted and its reply is not parsed (a refusal in OpenD's framing still proves
 an OpenD); when the SDK is set to encrypt (an OpenD with an RSA key may drop a plain
 InitConnect), the probe only connects and the SDK's encrypted handshake is bounded by the
-deadline alone.  The framing is the simulator's (sans-IO, ``simulator/_wire.py``).
+deadline alone.  The framing is ``_wire.py``'s (sans-IO), which the simulator speaks too.
 """
 
 import importlib
@@ -27,7 +27,7 @@ from typing import Any, Callable, Optional
 from ._errors import InvalidArgument, TransportError
 from ._host import SDK_PACKAGES, is_ready, start_connecting, wants_encryption
 from ._messages import PROTO_INIT_CONNECT, request_class
-from .simulator._wire import HEADER_SIZE, MAGIC, encode_frame
+from ._wire import HEADER_SIZE, MAGIC, encode_frame
 
 #: Seconds the first connection may take before the loader gives up (``connect_timeout``).
 DEFAULT_CONNECT_TIMEOUT = 15.0

@@ -2,7 +2,7 @@
 
 from futu_buybacks import RET_ERROR, RET_OK
 from futu_buybacks._messages import request_class
-from futu_buybacks.simulator._wire import HEADER_SIZE, FrameReader
+from futu_buybacks._wire import HEADER_SIZE, FrameReader
 
 
 class FakeOpenD:

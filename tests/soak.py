@@ -1,15 +1,15 @@
 """``make soak``: the long runs. Each is bounded, and any failure or crash fails the soak.
 
 1. The whole suite ``SOAK_RUNS`` times (default 5), each in a new random global order
-   (pytest-random-order, seed printed), with faulthandler on and ``SOAK_LOAD`` busy processes
-   (default 1) beside it: a crash that depends on which tests ran before, or on a busy machine,
-   shows up here with every thread's Python traceback.
+   (pytest-random-order, seed printed) over two worker processes (pytest-xdist), with faulthandler
+   on and ``SOAK_LOAD`` busy processes (default 1) beside them: a crash that depends on which
+   tests ran before, or on a busy machine, shows up here with every thread's Python traceback.
 2. ``FUZZ_EXAMPLES`` examples per property (default 10,000) and the chaos load over
    ``CHAOS_CODES`` codes (default 300).
 
 Run it with ``make soak``; ``SOAK_RUNS=20 make soak`` for a longer one.  Reproduce a failed run
-with the seed it printed: ``.venv/bin/python -m pytest -p random_order --random-order-bucket=global
---random-order-seed=SEED``.
+with the seed it printed: ``.venv/bin/python -m pytest -n 2 -p random_order
+--random-order-bucket=global --random-order-seed=SEED``.
 """
 
 import os
@@ -52,7 +52,7 @@ def main() -> int:
     try:
         for number in range(1, runs + 1):
             seed = random.SystemRandom().randrange(1, 2**31)
-            ok &= run(PYTEST + ["-p", "random_order", "--random-order-bucket=global",
+            ok &= run(PYTEST + ["-n", "2", "-p", "random_order", "--random-order-bucket=global",
                                 f"--random-order-seed={seed}"], env,
                       f"suite run {number}/{runs} (random order, seed {seed}, {load} busy process(es))")
     finally:
@@ -61,7 +61,8 @@ def main() -> int:
             hog.wait()
     long_env = dict(env, FUZZ_EXAMPLES=os.environ.get("FUZZ_EXAMPLES", "10000"),
                     CHAOS_CODES=os.environ.get("CHAOS_CODES", "300"))
-    ok &= run(PYTEST + ["tests/test_fuzz.py", "tests/test_reliability.py::test_chaos_every_record_exactly_once"],
+    ok &= run(PYTEST + ["-n", "2", "tests/test_fuzz.py",
+                        "tests/test_reliability.py::test_chaos_every_record_exactly_once"],
               long_env, "fuzz and chaos")
     return 0 if ok else 1
 

@@ -11,8 +11,8 @@ import pytest
 
 import futu_buybacks
 from futu_buybacks import RET_OK, load_buybacks
+from futu_buybacks._wire import HEADER, MAGIC, MAX_BODY
 from futu_buybacks.simulator import Simulator
-from futu_buybacks.simulator._wire import HEADER, MAGIC, MAX_BODY
 
 from conftest import SDKS
 

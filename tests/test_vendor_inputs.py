@@ -24,9 +24,9 @@ import futu_buybacks
 from futu_buybacks import RET_ERROR, RET_OK
 from futu_buybacks._messages import request_class, response_class
 from futu_buybacks._protocol import PROTO_ID, end_of_pages
+from futu_buybacks._wire import FrameReader
 from futu_buybacks.simulator import synthetic_records
 from futu_buybacks.simulator._dataset import record_to_item
-from futu_buybacks.simulator._wire import FrameReader
 
 from conftest import SDKS, assert_same_result, has_native
 from fakes import fake_context

@@ -30,9 +30,9 @@ from .._messages import (
     response_class,
 )
 from .._schema import SCHEMA_BY_MARKET
+from .._wire import FrameError, FrameReader, decode_body, encode_body, encode_frame
 from ._crypto import ALGO_AES_CBC, ALGO_NONE, PACKET_ALGOS, CryptoError, PacketCipher, RsaKey
 from ._dataset import Dataset, record_problem, record_to_item
-from ._wire import FrameError, FrameReader, decode_body, encode_body, encode_frame
 
 log = logging.getLogger("futu_buybacks.simulator")
 

@@ -16,7 +16,8 @@ only, by reading by kind instead of by item:
 - all the string cells of a page go through pandas' own inference once (``pd.Series`` of an
   object array, so ``future.infer_string`` and ``mode.string_storage`` apply as they stand at
   the call) and each column is a slice of the result;
-- ``pd.DataFrame(columns_dict, copy=False)`` assembles it.
+- ``pd.DataFrame(columns_dict)`` assembles it, consolidated into one block per dtype as the
+  native frame is (``copy=False`` would leave one block per column on pandas 3).
 
 What this path cannot mirror exactly (a uint64 past int64, a string cell that is not ``str``
 where pandas would infer the str dtype) goes to the oracle.  ``vendor_frames`` compares the
@@ -169,7 +170,7 @@ def typed_frame(items: Sequence[Any], schema: FrameSchema) -> Tuple[pd.DataFrame
     columns = {**_numbers(items, _plan(schema, "int"), np.int64),
                **_numbers(items, _plan(schema, "float"), np.float64), **strings}
     # positions as keys: an int Index costs nothing, the names' Index is made once per dtype
-    frame = pd.DataFrame({i: columns[name] for i, name in enumerate(schema.names)}, copy=False)
+    frame = pd.DataFrame({i: columns[name] for i, name in enumerate(schema.names)})
     frame.columns = _columns(schema, dtype)
     return frame, dtype
 

@@ -62,12 +62,16 @@ def _class_maker(pool: Any) -> Any:
 def _load() -> Dict[str, Type[Any]]:
     """Build the private pool and a class for each of its messages, once, and keep them all.
 
-    Why keep them: protobuf holds the classes of a pool only weakly, so a nested class (``S2C``,
-    the items, ``Security``) that no live message uses is collected by the next ``gc.collect()``.
-    upb then answers ``descriptor._concrete_class`` with ``SystemError: error return without
-    exception set``; the SDKs' JSON decoder (``pbjson.dict2pb``) reads exactly that for every
-    nested message, and dropped every reply after the first collection.  Twenty classes, ~4 ms.
+    Why keep them: upb holds the classes of a pool weakly, in a cache the collector cannot see, so
+    a nested class (``S2C``, the items, ``Security``) that no live message uses is collected.
+    Then ``descriptor._concrete_class`` answers ``SystemError: error return without exception
+    set`` (the SDKs' JSON decoder, ``pbjson.dict2pb``, reads it for every nested message, and
+    dropped every reply after the first collection); and code run during a collection (a
+    ``__del__``, another thread) could be handed a class the pass had cleared but not freed:
+    SIGSEGV (docs/reliability.md, "Threads").  Twenty classes, well under 1 ms once the
+    descriptors are read.
     """
+    global _classes
     with _lock:  # two threads on first use must not build two pools
         if not _classes:
             pool = descriptor_pool.DescriptorPool()
@@ -75,10 +79,12 @@ def _load() -> Dict[str, Type[Any]]:
             for file_proto in files:
                 pool.Add(file_proto)
             class_for = _class_maker(pool)
+            classes = {}
             for file_proto in files:
                 messages = pool.FindFileByName(file_proto.name).message_types_by_name.values()
                 for descriptor in _all_messages(messages):
-                    _classes[descriptor.full_name] = class_for(descriptor)
+                    classes[descriptor.full_name] = class_for(descriptor)
+            _classes = classes  # published whole: a reader never sees a half-filled table
     return _classes
 
 

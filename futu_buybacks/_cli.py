@@ -11,6 +11,7 @@ from typing import Any, List, Optional
 from . import __version__
 from ._connect import DEFAULT_CONNECT_TIMEOUT
 from ._errors import BuybacksError
+from ._progress import plural
 from ._ratelimit import VENDOR_RATE, parse_rate
 
 FORMATS = ("csv", "parquet", "jsonl")
@@ -112,15 +113,11 @@ def _connect_timeout(text: str) -> Optional[float]:
     return seconds if 0 < seconds < float("inf") else None
 
 
-def _plural(count: int, word: str) -> str:
-    return f"{count} {word}" if count == 1 else f"{count} {word}s"
-
-
 def summary(ok: int, failed: int, hk: int, a: int, out_dir: Any, requests: int) -> str:
     """The closing line: ``2 codes ok, 0 failed; 85 HK and 30 A-share records in out (3 requests)``."""
     records = "record" if hk + a == 1 else "records"
-    return (f"{_plural(ok, 'code')} ok, {failed} failed; {hk} HK and {a} A-share {records} in {out_dir} "
-            f"({_plural(requests, 'request')})")
+    return (f"{plural(ok, 'code')} ok, {failed} failed; {hk} HK and {a} A-share {records} in {out_dir} "
+            f"({plural(requests, 'request')})")
 
 
 def main(argv: Optional[List[str]] = None) -> int:

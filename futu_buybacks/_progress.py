@@ -30,7 +30,8 @@ def wanted(progress: Optional[bool]) -> bool:
     return in_notebook() or sys.stderr.isatty()
 
 
-def _plural(count: int, word: str) -> str:
+def plural(count: int, word: str) -> str:
+    """``1 code``, ``2 codes``."""
     return f"{count} {word}" if count == 1 else f"{count} {word}s"
 
 
@@ -82,9 +83,9 @@ class LoadProgress:
         return max(self._limiter.seconds_for(round(remaining)), remaining * pace)
 
     def describe(self) -> str:
-        parts = [self.code, _plural(self.requests, "request"), _plural(self.records, "record")]
+        parts = [self.code, plural(self.requests, "request"), plural(self.records, "record")]
         if self.waits:
-            parts.append(f"{_plural(self.waits, 'wait')} for the rate limit")
+            parts.append(f"{plural(self.waits, 'wait')} for the rate limit")
         parts.append(f"ETA {_format_seconds(self.eta())}")
         return ", ".join(part for part in parts if part)
 

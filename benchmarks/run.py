@@ -215,11 +215,12 @@ def bench_warm_cache():
         path = Path(tmp, "cache.sqlite3")
         now = time.time()
         with Cache(path) as cache:
+            cache.confirm_source("127.0.0.1:9", "simulator:bench", now)
             for code in codes:
-                since = cache.start_full(code, now)
-                cache.store_page(code, synthetic_records(code, 100), next_key="-1", full_since=since, now=now)
+                fetch = cache.begin_full_fetch("simulator:bench", code, now)
+                cache.store_page(fetch, synthetic_records(code, 100), next_key="-1", now=now)
         start = time.perf_counter()
-        tables = load_buybacks(codes, host="127.0.0.1", port=9, cache=path, progress=False)
+        tables = load_buybacks(codes, host="127.0.0.1", port=9, cache=path, progress=False, offline=True)
         seconds = time.perf_counter() - start
     assert tables.requests == 0 and len(tables.hk_buy_back_list) == 100_000
     row("warm cache load, 1,000 codes x 100 records (no request)", None, seconds, seconds, "report", True,

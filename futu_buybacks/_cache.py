@@ -1,8 +1,14 @@
-"""The on-disk store: SQLite (standard library), one row per record per code.
+"""The on-disk store: SQLite (standard library), one row per record per code per data source.
 
-Tables: ``hk_records`` and ``a_records`` (one SQL column per frame column, plus ``code``,
-``identity``, ``sort_key``, ``fetched_at``) and ``codes`` (per code: whether a full fetch
-completed, where an interrupted one resumes, when it was fully fetched and last checked).
+Tables (layout ``SCHEMA_VERSION``):
+
+- ``hk_records`` and ``a_records``: one SQL column per frame column, plus ``source``, ``code``,
+  ``identity``, ``sort_key`` and ``seen_run`` (the fetch run that last saw the record: full
+  fetches are numbered by a counter in ``meta``, so their order does not depend on any clock);
+- ``codes``: per source and code, whether a full fetch completed, where an interrupted one
+  resumes, when it was fully fetched and last checked;
+- ``sources``: the source last confirmed at each OpenD address (``_sources.py`` says what a
+  source is).
 
 A record's identity, per market, decides what an amended record replaces:
 
@@ -10,30 +16,49 @@ A record's identity, per market, decides what an amended record replaces:
 - A-share: ``advance_date`` (plan announced), ``change_date``, ``share_type`` and ``seller``.
 
 A record whose identity fields are all absent is identified by all of its values.  Every page
-is written in one transaction with the code's progress, in WAL mode, so readers never block
-and a killed process leaves a consistent file that the next run resumes.  The file is created
-owner-only (0600) in an owner-only directory; all SQL is parameterized, and codes are
-validated before they reach it.
+is written in one transaction with the code's progress, in WAL mode (rollback journal on a
+network file system, where WAL's shared memory does not work), so readers never block and a
+killed process leaves a consistent file that the next run resumes.  Reading never writes: a
+read-only file, or one opened with ``read_only=True``, can be read while another process
+writes.  The file is created owner-only (0600) in an owner-only directory; all SQL is
+parameterized, and codes are validated before they reach it.  A file of another layout, or one
+that is not a database at all, is moved aside (renamed, never deleted) and a new cache is
+started, with one log line; an SQLite database of something else is refused, not touched.
 """
 
 import hashlib
 import json
+import logging
 import math
 import os
 import sqlite3
 import sys
 import threading
 import time
+import urllib.parse
 from pathlib import Path
 from typing import Any, Iterable, List, Mapping, NamedTuple, Optional, Sequence, Tuple, Union
 
+from ._errors import BuybacksError
 from ._schema import HK, SCHEMA_BY_MARKET, A, FrameSchema
 
-SCHEMA_VERSION = "1"
+SCHEMA_VERSION = "2"
 _SQL_TYPES = {"int": "INTEGER", "float": "REAL", "str": "TEXT"}
 IDENTITY = {HK.key: ("end_date", "share_type"), A.key: ("advance_date", "change_date", "share_type", "seller")}
 _SORT = {HK.key: ("end_date", "publ_date"), A.key: ("change_date", "start_date", "advance_date")}
 _TABLE = {HK.key: "hk_records", A.key: "a_records"}
+#: Journal modes a cache may be opened with (``journal_mode=`` / ``$FUTU_BUYBACKS_JOURNAL_MODE``).
+JOURNAL_MODES = ("wal", "delete")
+#: File systems (Linux ``/proc/self/mountinfo`` types) on which WAL is not safe: no shared memory
+#: between hosts, so the cache uses the rollback journal there.
+NETWORK_FILE_SYSTEMS = ("nfs", "nfs4", "cifs", "smb3", "smbfs", "9p", "afs", "ceph", "glusterfs", "lustre",
+                        "gpfs", "davfs", "fuse.sshfs", "fuse.glusterfs", "fuse.s3fs", "fuse.rclone")
+log = logging.getLogger("futu_buybacks")
+NOT_OURS = "is an SQLite database of something else, not a futu-buybacks cache"
+
+
+class CacheUnusable(BuybacksError):
+    """The cache file cannot be used as asked (missing or of another layout, opened read-only)."""
 
 
 def default_cache_path() -> Path:
@@ -51,12 +76,43 @@ def default_cache_path() -> Path:
 
 
 class CodeState(NamedTuple):
+    source: str
     code: str
-    complete: bool          # a full fetch reached the last page
+    complete: bool             # a full fetch reached the last page
     resume_key: Optional[str]  # next page of an unfinished full fetch
+    full_run: Optional[int]    # the run of the last full fetch started
     full_started: Optional[float]
     full_at: Optional[float]   # start time of the last completed full fetch
     checked_at: Optional[float]
+
+
+class Fetch(NamedTuple):
+    """One fetch of one code, as its pages are stored: a full fetch or a refresh of the newest."""
+
+    source: str
+    code: str
+    run: Optional[int]          # a full fetch's number; None for a refresh
+    started_at: Optional[float]  # a full fetch's start
+
+    @property
+    def full(self) -> bool:
+        return self.run is not None
+
+
+class Stored(NamedTuple):
+    """What :meth:`Cache.store_page` did with one page."""
+
+    new: int    # records the cache did not have
+    known: int  # records it already had (an amended one counts as known)
+
+
+class SourceSummary(NamedTuple):
+    source: str
+    addresses: Tuple[str, ...]  # OpenD addresses where it was last confirmed
+    codes: int
+    hk_records: int
+    a_records: int
+    last_checked: Optional[float]
 
 
 def _clean(value: Any) -> Any:
@@ -64,6 +120,15 @@ def _clean(value: Any) -> Any:
     if value is None or (isinstance(value, float) and math.isnan(value)):
         return None
     return value.item() if hasattr(value, "item") else value
+
+
+def clean_record(schema: FrameSchema, record: Mapping[str, Any]) -> dict:
+    """The record as stored: every column of the schema, NULL for unset, ints as ``int``."""
+    clean = {n: _clean(record.get(n)) for n in schema.names}
+    for column in schema.columns:
+        if column.kind == "int" and clean[column.name] is not None:
+            clean[column.name] = int(clean[column.name])
+    return clean
 
 
 def record_identity(schema: FrameSchema, record: Mapping[str, Any]) -> str:
@@ -86,38 +151,84 @@ def _sort_key(schema: FrameSchema, record: Mapping[str, Any]) -> Optional[int]:
 
 
 class Cache:
-    """One SQLite file (or ``":memory:"``) holding records and per-code progress."""
+    """One SQLite file (or ``":memory:"``) holding records and per-code progress, per source.
 
-    def __init__(self, path: Union[str, Path] = ":memory:"):
+    - ``read_only``: open an existing cache without ever writing to it (what ``offline`` loads
+      and ``cache info`` do); works on a file without write permission.
+    - ``journal_mode``: ``"wal"`` or ``"delete"``; by default ``$FUTU_BUYBACKS_JOURNAL_MODE``,
+      else WAL except on a network file system (NFS, SMB, ...), where WAL is not safe.
+    - ``timeout``: seconds to wait for another process's write transaction.
+    """
+
+    def __init__(self, path: Union[str, Path] = ":memory:", *, read_only: bool = False,
+                 journal_mode: Optional[str] = None, timeout: float = 60.0):
         self.path = str(path)
-        if self.path != ":memory:":
-            _create_private(Path(self.path))
-        self._db = sqlite3.connect(self.path, timeout=60, isolation_level=None, check_same_thread=False)
+        self.read_only = read_only
         self._lock = threading.RLock()
+        if read_only:
+            self._db = _open_read_only(self.path, timeout)
+            problem = _layout_problem(self._db)
+            if problem is not None:
+                self._db.close()
+                raise CacheUnusable(f"cache {self.path} {problem}: nothing to read offline (a load that "
+                                    "connects starts a new one)")
+            return
+        mode = _journal_mode(Path(self.path), journal_mode) if self.path != ":memory:" else None
+        if mode is not None:
+            _create_private(Path(self.path))
+        self._db = self._connect(timeout)
         with self._lock:
-            self._db.execute("PRAGMA busy_timeout = 60000")
-            if self.path != ":memory:":
-                _use_wal(self._db)
+            problem = self._layout_problem()
+            if problem == NOT_OURS:
+                self._db.close()
+                raise CacheUnusable(f"{self.path} {problem}; choose another file for the cache")
+            if problem is not None and problem != "is empty":
+                self._db.close()
+                aside = _move_aside(Path(self.path))
+                log.warning("futu_buybacks: cache %s %s; moved it to %s and started a new one", self.path,
+                            problem, aside)
+                _create_private(Path(self.path))
+                self._db = self._connect(timeout)
+                problem = "is empty"
+            if mode is not None:
+                _set_journal_mode(self._db, mode, patience=timeout)
             self._db.execute("PRAGMA synchronous = NORMAL")
-            self._create_tables()
+            if problem is not None:
+                self._create_tables()
+
+    def _connect(self, timeout: float) -> sqlite3.Connection:
+        db = sqlite3.connect(self.path, timeout=timeout, isolation_level=None, check_same_thread=False)
+        db.execute(f"PRAGMA busy_timeout = {int(timeout * 1000)}")
+        return db
+
+    def _layout_problem(self) -> Optional[str]:
+        """What :func:`_layout_problem` says, with a file SQLite cannot read called damaged."""
+        try:
+            return _layout_problem(self._db)
+        except sqlite3.DatabaseError as exc:
+            if isinstance(exc, sqlite3.OperationalError):  # locked, I/O: not the file's content
+                raise
+            return f"is not a database or is damaged ({exc})"
 
     def _create_tables(self) -> None:
         with self.transaction() as db:
             db.execute("CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT)")
             db.execute("INSERT OR IGNORE INTO meta VALUES ('schema', ?)", (SCHEMA_VERSION,))
+            db.execute("INSERT OR IGNORE INTO meta VALUES ('last_run', 0)")
+            db.execute("CREATE TABLE IF NOT EXISTS sources (address TEXT PRIMARY KEY, source TEXT NOT NULL, "
+                       "confirmed_at REAL NOT NULL)")
             db.execute("""CREATE TABLE IF NOT EXISTS codes (
-                code TEXT PRIMARY KEY, complete INTEGER NOT NULL DEFAULT 0, resume_key TEXT,
-                full_started REAL, full_at REAL, checked_at REAL)""")
+                source TEXT NOT NULL, code TEXT NOT NULL, complete INTEGER NOT NULL DEFAULT 0, resume_key TEXT,
+                full_run INTEGER, full_started REAL, full_at REAL, checked_at REAL, PRIMARY KEY (source, code))""")
             for schema in (HK, A):
                 columns = ", ".join(f"{c.name} {_SQL_TYPES[c.kind]}" for c in schema.columns)
                 db.execute(f"""CREATE TABLE IF NOT EXISTS {_TABLE[schema.key]} (
-                    code TEXT NOT NULL, identity TEXT NOT NULL, sort_key INTEGER, fetched_at REAL NOT NULL,
-                    {columns}, PRIMARY KEY (code, identity))""")
-        version = self._db.execute("SELECT value FROM meta WHERE key = 'schema'").fetchone()[0]
-        if version != SCHEMA_VERSION:
-            raise RuntimeError(f"cache {self.path} has schema {version}, this version reads {SCHEMA_VERSION}")
+                    source TEXT NOT NULL, code TEXT NOT NULL, identity TEXT NOT NULL, sort_key INTEGER,
+                    seen_run INTEGER NOT NULL, {columns}, PRIMARY KEY (source, code, identity))""")
 
     def transaction(self) -> "_Transaction":
+        if self.read_only:
+            raise CacheUnusable(f"cache {self.path} is open read-only")
         return _Transaction(self)
 
     def close(self) -> None:
@@ -130,81 +241,157 @@ class Cache:
     def __exit__(self, *exc: Any) -> None:
         self.close()
 
-    # ---- per-code progress ------------------------------------------------------------------
-    def state(self, code: str) -> Optional[CodeState]:
-        with self._lock:
-            row = self._db.execute("SELECT code, complete, resume_key, full_started, full_at, checked_at "
-                                   "FROM codes WHERE code = ?", (code,)).fetchone()
-        return None if row is None else CodeState(row[0], bool(row[1]), *row[2:])
-
-    def identities(self, code: str) -> set:
-        schema = SCHEMA_BY_MARKET[code[:2]]
-        with self._lock:
-            rows = self._db.execute(f"SELECT identity FROM {_TABLE[schema.key]} WHERE code = ?", (code,))
-            return {row[0] for row in rows}
-
-    def start_full(self, code: str, now: float) -> float:
-        """Record that a full fetch of ``code`` starts at ``now`` (what a resumed fetch goes on from)."""
+    # ---- sources ------------------------------------------------------------------------------
+    def confirm_source(self, address: str, source: str, now: float) -> Optional[str]:
+        """Record that ``address`` serves ``source``; returns the source it served before if another."""
         with self.transaction() as db:
-            db.execute("INSERT INTO codes (code, complete, resume_key, full_started) VALUES (?, 0, NULL, ?) "
-                       "ON CONFLICT(code) DO UPDATE SET resume_key = NULL, full_started = excluded.full_started",
-                       (code, now))
-        return now
+            row = db.execute("SELECT source FROM sources WHERE address = ?", (address,)).fetchone()
+            db.execute("INSERT INTO sources VALUES (?, ?, ?) ON CONFLICT(address) DO UPDATE SET "
+                       "source = excluded.source, confirmed_at = excluded.confirmed_at", (address, source, now))
+        return row[0] if row is not None and row[0] != source else None
 
-    def store_page(self, code: str, records: Sequence[Mapping[str, Any]], *, next_key: str,
-                   full_since: Optional[float], now: float) -> int:
-        """Upsert one page's records and the code's progress in one transaction; returns new rows.
+    def source_at(self, address: str) -> Optional[str]:
+        """The source last confirmed at ``address`` (None if no load ever connected there)."""
+        with self._lock:
+            row = self._db.execute("SELECT source FROM sources WHERE address = ?", (address,)).fetchone()
+        return None if row is None else row[0]
 
-        ``full_since`` is the start of the full fetch this page belongs to (None for an
-        incremental refresh).  Its last page deletes the code's rows fetched before that time:
-        the server no longer has them.  The time is the caller's own, not the one stored, so
-        a second process starting a full fetch of the same code cannot make the first one
-        delete rows it fetched itself.
+    def summary(self) -> List[SourceSummary]:
+        """Per source: where it was confirmed, its codes, records and last check."""
+        with self._lock:
+            db = self._db
+            names = sorted({row[0] for row in db.execute(
+                "SELECT source FROM codes UNION SELECT source FROM sources UNION "
+                "SELECT source FROM hk_records UNION SELECT source FROM a_records")})
+            out = []
+            for name in names:
+                addresses = tuple(row[0] for row in db.execute(
+                    "SELECT address FROM sources WHERE source = ? ORDER BY address", (name,)))
+                codes, last = db.execute("SELECT COUNT(*), MAX(checked_at) FROM codes WHERE source = ?",
+                                         (name,)).fetchone()
+                hk, a = (db.execute(f"SELECT COUNT(*) FROM {_TABLE[s.key]} WHERE source = ?", (name,)).fetchone()[0]
+                         for s in (HK, A))
+                out.append(SourceSummary(name, addresses, codes, hk, a, last))
+        return out
+
+    def clear(self, source: Optional[str] = None, codes: Sequence[str] = ()) -> int:
+        """Forget the records and progress of ``codes`` (all if empty) of ``source`` (all if None).
+
+        Returns the number of records removed.  Clearing a whole source also forgets where it
+        was confirmed, so the next load identifies its OpenD afresh.
         """
-        schema = SCHEMA_BY_MARKET[code[:2]]
+        where, params = [], []
+        if source is not None:
+            where.append("source = ?")
+            params.append(source)
+        if codes:
+            where.append("code IN (SELECT value FROM json_each(?))")
+            params.append(json.dumps(list(codes)))
+        clause = (" WHERE " + " AND ".join(where)) if where else ""
+        removed = 0
+        with self.transaction() as db:
+            for schema in (HK, A):
+                removed += db.execute(f"DELETE FROM {_TABLE[schema.key]}{clause}", params).rowcount
+            db.execute(f"DELETE FROM codes{clause}", params)
+            if not codes:
+                db.execute("DELETE FROM sources" + (" WHERE source = ?" if source is not None else ""),
+                           [source] if source is not None else [])
+        return removed
+
+    # ---- per-code progress ------------------------------------------------------------------
+    def state(self, source: str, code: str) -> Optional[CodeState]:
+        with self._lock:
+            row = self._db.execute("SELECT source, code, complete, resume_key, full_run, full_started, full_at, "
+                                   "checked_at FROM codes WHERE source = ? AND code = ?", (source, code)).fetchone()
+        return None if row is None else CodeState(row[0], row[1], bool(row[2]), *row[3:])
+
+    def begin_full_fetch(self, source: str, code: str, now: float) -> Fetch:
+        """Number a new full fetch of ``code``: the code's fetch to resume if it is interrupted
+        (also a refetch of a complete code, so the next load finishes it and drops what the
+        server no longer has)."""
+        with self.transaction() as db:
+            db.execute("UPDATE meta SET value = CAST(value AS INTEGER) + 1 WHERE key = 'last_run'")
+            run = int(db.execute("SELECT value FROM meta WHERE key = 'last_run'").fetchone()[0])
+            db.execute("INSERT INTO codes (source, code, complete, resume_key, full_run, full_started) "
+                       "VALUES (?, ?, 0, NULL, ?, ?) ON CONFLICT(source, code) DO UPDATE SET complete = 0, "
+                       "resume_key = NULL, full_run = excluded.full_run, full_started = excluded.full_started",
+                       (source, code, run, now))
+        return Fetch(source, code, run, now)
+
+    @staticmethod
+    def resumed_fetch(state: CodeState) -> Fetch:
+        """The interrupted full fetch of ``state``, to go on from ``state.resume_key``."""
+        return Fetch(state.source, state.code, state.full_run, state.full_started)
+
+    @staticmethod
+    def refresh(source: str, code: str) -> Fetch:
+        """A fetch of the newest pages only, for a code whose full fetch completed."""
+        return Fetch(source, code, None, None)
+
+    def store_page(self, fetch: Fetch, records: Sequence[Mapping[str, Any]], *, next_key: str,
+                   now: float) -> Stored:
+        """Upsert one page's records and the code's progress in one transaction.
+
+        Every record is marked with the full fetch's number, or, for a refresh, with the newest
+        number given out so far.  The last page of a full fetch deletes the code's records marked
+        lower than its own: no fetch since it started has seen them, so the server no longer has
+        them.  The numbers come from the file, so neither a clock stepping back nor another host's
+        clock, nor a second process starting a full fetch of the same code, makes it delete
+        records just fetched.
+        """
+        schema = SCHEMA_BY_MARKET[fetch.code[:2]]
         table = _TABLE[schema.key]
         names = schema.names
-        placeholders = ", ".join("?" * (len(names) + 4))
-        updates = ", ".join(f"{n} = excluded.{n}" for n in (*names, "sort_key", "fetched_at"))
-        rows = []
+        placeholders = ", ".join("?" * (len(names) + 5))
+        updates = ", ".join(f"{n} = excluded.{n}" for n in (*names, "sort_key", "seen_run"))
+        rows = {}
         for record in records:
-            clean = {n: _clean(record.get(n)) for n in names}
-            for column in schema.columns:
-                if column.kind == "int" and clean[column.name] is not None:
-                    clean[column.name] = int(clean[column.name])
-            rows.append((code, record_identity(schema, clean), _sort_key(schema, clean), now,
-                         *(clean[n] for n in names)))
+            clean = clean_record(schema, record)
+            identity = record_identity(schema, clean)
+            rows[identity] = [fetch.source, fetch.code, identity, _sort_key(schema, clean), None,
+                              *(clean[n] for n in names)]
+        key = (fetch.source, fetch.code)
         with self.transaction() as db:
-            before = db.execute(f"SELECT COUNT(*) FROM {table} WHERE code = ?", (code,)).fetchone()[0]
-            db.executemany(f"INSERT INTO {table} (code, identity, sort_key, fetched_at, {', '.join(names)}) "
-                           f"VALUES ({placeholders}) ON CONFLICT(code, identity) DO UPDATE SET {updates}", rows)
-            after = db.execute(f"SELECT COUNT(*) FROM {table} WHERE code = ?", (code,)).fetchone()[0]
-            if full_since is not None and next_key != "-1":
-                db.execute("UPDATE codes SET resume_key = ?, checked_at = ? WHERE code = ?", (next_key, now, code))
-            elif full_since is not None:
+            run = fetch.run if fetch.full else int(
+                db.execute("SELECT value FROM meta WHERE key = 'last_run'").fetchone()[0])
+            known = db.execute(f"SELECT COUNT(*) FROM {table} WHERE source = ? AND code = ? AND identity IN "
+                               "(SELECT value FROM json_each(?))", (*key, json.dumps(list(rows)))).fetchone()[0]
+            for row in rows.values():
+                row[4] = run
+            db.executemany(f"INSERT INTO {table} (source, code, identity, sort_key, seen_run, {', '.join(names)}) "
+                           f"VALUES ({placeholders}) ON CONFLICT(source, code, identity) DO UPDATE SET {updates}",
+                           rows.values())
+            if fetch.full and next_key != "-1":
+                db.execute("UPDATE codes SET resume_key = ?, checked_at = ? WHERE source = ? AND code = ?",
+                           (next_key, now, *key))
+            elif fetch.full:
                 # A completed full fetch makes the cache equal to the server: drop what it did not see.
-                db.execute(f"DELETE FROM {table} WHERE code = ? AND fetched_at < ?", (code, full_since))
-                db.execute("UPDATE codes SET complete = 1, resume_key = NULL, full_at = ?, "
-                           "checked_at = ? WHERE code = ?", (full_since, now, code))
+                db.execute(f"DELETE FROM {table} WHERE source = ? AND code = ? AND seen_run < ?", (*key, fetch.run))
+                db.execute("UPDATE codes SET complete = 1, resume_key = NULL, full_at = ?, checked_at = ? "
+                           "WHERE source = ? AND code = ?", (fetch.started_at, now, *key))
             else:
-                db.execute("UPDATE codes SET checked_at = ? WHERE code = ?", (now, code))
-        return after - before
+                db.execute("UPDATE codes SET checked_at = ? WHERE source = ? AND code = ?", (now, *key))
+        return Stored(len(rows) - known, known)
 
     # ---- reading ----------------------------------------------------------------------------
-    def rows(self, schema: FrameSchema, codes: Optional[Iterable[str]] = None) -> List[Tuple[Any, ...]]:
-        """``(code, *columns)`` rows, codes in the order given (all codes sorted if None), newest first."""
+    def rows(self, schema: FrameSchema, source: str,
+             codes: Optional[Iterable[str]] = None) -> List[Tuple[Any, ...]]:
+        """``(code, *columns)`` rows of ``source``, codes in the order given (all codes sorted if
+        None), newest first."""
+        with self._lock:
+            return self._select(schema, source, codes).fetchall()
+
+    def _select(self, schema: FrameSchema, source: str, codes: Optional[Iterable[str]]) -> sqlite3.Cursor:
         table = _TABLE[schema.key]
         columns = ", ".join(f"r.{n}" for n in schema.names)
-        with self._lock:
-            if codes is None:
-                return self._db.execute(f"SELECT r.code, {columns} FROM {table} r "
-                                        "ORDER BY r.code, r.sort_key DESC, r.identity").fetchall()
-            with self.transaction() as db:
-                db.execute("CREATE TEMP TABLE IF NOT EXISTS wanted (position INTEGER, code TEXT PRIMARY KEY)")
-                db.execute("DELETE FROM wanted")
-                db.executemany("INSERT OR IGNORE INTO wanted VALUES (?, ?)", enumerate(codes))
-                return db.execute(f"SELECT r.code, {columns} FROM {table} r JOIN wanted w ON w.code = r.code "
-                                  "ORDER BY w.position, r.sort_key DESC, r.identity").fetchall()
+        if codes is None:
+            return self._db.execute(f"SELECT r.code, {columns} FROM {table} r WHERE r.source = ? "
+                                    "ORDER BY r.code, r.sort_key DESC, r.identity", (source,))
+        # The codes' order comes from a JSON array read in the query: nothing is written to read.
+        return self._db.execute(f"SELECT r.code, {columns} FROM json_each(?) w "
+                                f"JOIN {table} r ON r.source = ? AND r.code = w.value "
+                                "ORDER BY w.key, r.sort_key DESC, r.identity",
+                                (json.dumps(list(dict.fromkeys(codes))), source))
 
     def integrity_ok(self) -> bool:
         with self._lock:
@@ -212,12 +399,18 @@ class Cache:
 
 
 class _Transaction:
+    """``BEGIN IMMEDIATE`` ... ``COMMIT`` (``ROLLBACK`` on an exception), one thread at a time."""
+
     def __init__(self, cache: Cache):
         self.cache = cache
 
     def __enter__(self) -> sqlite3.Connection:
         self.cache._lock.acquire()
-        self.cache._db.execute("BEGIN IMMEDIATE")
+        try:
+            self.cache._db.execute("BEGIN IMMEDIATE")
+        except BaseException:  # "database is locked" after the timeout: the next caller must not hang
+            self.cache._lock.release()
+            raise
         return self.cache._db
 
     def __exit__(self, exc_type: Any, *rest: Any) -> None:
@@ -227,16 +420,97 @@ class _Transaction:
             self.cache._lock.release()
 
 
-def _use_wal(db: sqlite3.Connection, patience: float = 60.0) -> None:
-    """Switch the file to WAL (readers never wait for the writer); WAL is stored in the file.
+def _layout_problem(db: sqlite3.Connection) -> Optional[str]:
+    """None for a cache of this layout; "is empty" for a new file; else what is wrong with it."""
+    tables = {row[0] for row in db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+    if not tables:
+        return "is empty"
+    if "meta" not in tables:
+        return NOT_OURS
+    row = db.execute("SELECT value FROM meta WHERE key = 'schema'").fetchone()
+    if row is None:  # another process is creating it: its transaction has made meta, not yet the row
+        return "is empty"
+    if row[0] != SCHEMA_VERSION:
+        return f"has layout {row[0]} (this version uses {SCHEMA_VERSION})"
+    return None
+
+
+def _move_aside(path: Path) -> Path:
+    """Rename the file (and its WAL side files) to a free ``NAME.old-N`` name; returns it."""
+    for number in range(1, 10_000):
+        aside = path.with_name(f"{path.name}.old-{number}")
+        if not aside.exists():
+            break
+    for side in ("-wal", "-shm"):
+        if Path(f"{path}{side}").exists():
+            os.replace(f"{path}{side}", f"{aside}{side}")
+    os.replace(path, aside)
+    return aside
+
+
+def _open_read_only(path: str, timeout: float) -> sqlite3.Connection:
+    if path == ":memory:" or not Path(path).is_file():
+        raise CacheUnusable(f"no cache at {path}")
+    uri = "file:" + urllib.parse.quote(os.path.abspath(path))
+    try:
+        db = sqlite3.connect(uri + "?mode=ro", uri=True, timeout=timeout, check_same_thread=False)
+        db.execute("SELECT COUNT(*) FROM sqlite_master").fetchone()
+    except sqlite3.OperationalError:
+        # A WAL file whose directory we may not write (no -shm can be made): nobody writes it either.
+        db = sqlite3.connect(uri + "?immutable=1", uri=True, timeout=timeout, check_same_thread=False)
+    except sqlite3.DatabaseError as exc:
+        raise CacheUnusable(f"cache {path} is not a database ({exc})") from None
+    try:
+        db.execute("SELECT COUNT(*) FROM sqlite_master").fetchone()
+    except sqlite3.DatabaseError as exc:
+        db.close()
+        raise CacheUnusable(f"cache {path} cannot be read ({exc})") from None
+    return db
+
+
+def _journal_mode(path: Path, asked: Optional[str]) -> str:
+    mode = (asked or os.environ.get("FUTU_BUYBACKS_JOURNAL_MODE") or "").lower()
+    if mode:
+        if mode not in JOURNAL_MODES:
+            raise CacheUnusable(f"journal_mode must be one of {', '.join(JOURNAL_MODES)}, got {mode!r}")
+        return mode
+    fs = file_system_of(path)
+    if fs in NETWORK_FILE_SYSTEMS:
+        log.info("futu_buybacks: cache %s is on %s, a network file system: rollback journal instead of WAL",
+                 path, fs)
+        return "delete"
+    return "wal"
+
+
+def file_system_of(path: Path, mountinfo: Optional[str] = None) -> Optional[str]:
+    """The type of the file system ``path`` is on (Linux; None elsewhere or if unknown)."""
+    if mountinfo is None:
+        try:
+            mountinfo = Path("/proc/self/mountinfo").read_text()
+        except OSError:
+            return None
+    target = os.path.realpath(path)
+    best, kind = "", None
+    for line in mountinfo.splitlines():
+        fields = line.split()
+        if " - " not in line or len(fields) < 5:
+            continue
+        point = fields[4].replace("\\040", " ")
+        if (target == point or target.startswith(point.rstrip("/") + "/")) and len(point) >= len(best):
+            best, kind = point, line.split(" - ", 1)[1].split()[0]
+    return kind
+
+
+def _set_journal_mode(db: sqlite3.Connection, mode: str, patience: float = 60.0) -> None:
+    """Switch the file's journal mode (stored in the file for WAL).
 
     The switch needs the file to itself and SQLite does not wait for that (no busy handler),
     so two processes opening a new cache together retry here instead of failing.
     """
     deadline = time.monotonic() + patience
-    while db.execute("PRAGMA journal_mode").fetchone()[0].lower() != "wal":
+    while db.execute("PRAGMA journal_mode").fetchone()[0].lower() != mode:
         try:
-            db.execute("PRAGMA journal_mode = WAL")
+            db.execute(f"PRAGMA journal_mode = {mode}")
         except sqlite3.OperationalError as exc:
             if "locked" not in str(exc) or time.monotonic() > deadline:
                 raise

@@ -46,8 +46,20 @@ def _parser() -> argparse.ArgumentParser:
     fetch.add_argument("--out-dir", type=Path, required=True, metavar="DIR",
                        help="directory for the two files, created if missing (required)")
     fetch.add_argument("--format", choices=FORMATS, default="csv", help="file format (default: csv)")
+    fetch.add_argument("--offline", action="store_true",
+                       help="no connection: write what the cache holds from the OpenD at --host/--port "
+                            "(default: off; a load always connects, and an unreachable OpenD is an error)")
     fetch.add_argument("-v", "--verbose", action="store_true",
                        help="show the SDK's console lines (on stdout) and our own log on stderr (default: off)")
+    cache = commands.add_parser("cache", help="what the cache holds, or forget some of it",
+                                description="Look into the cache, or forget part of it.")
+    actions = cache.add_subparsers(dest="action", required=True)
+    info = actions.add_parser("info", help="path, size, and per source: codes, records, last refresh")
+    clear = actions.add_parser("clear", help="forget the records of some codes, or of a source, or all")
+    clear.add_argument("codes", nargs="*", metavar="CODE", help="codes to forget (default: every code)")
+    clear.add_argument("--source", help="only this source, as `cache info` names it (default: every source)")
+    for action in (info, clear):
+        action.add_argument("--cache", type=Path, help="cache file (default: the per-user cache)")
     return parser
 
 
@@ -131,6 +143,8 @@ def main(argv: Optional[List[str]] = None) -> int:
 
 def _main(argv: Optional[List[str]]) -> int:
     args = _parser().parse_args(argv)
+    if args.command == "cache":
+        return _cache_command(args)
     err = sys.stderr
     if args.format == "parquet":
         try:
@@ -168,7 +182,8 @@ def _main(argv: Optional[List[str]]) -> int:
     cache = False if args.no_cache else (args.cache if args.cache is not None else True)
     try:
         tables = load_buybacks(codes, host=args.host, port=args.port, sdk=args.sdk, num=args.num, rate=args.rate,
-                               cache=cache, full=args.full, verbose=args.verbose, connect_timeout=connect_timeout)
+                               cache=cache, full=args.full, verbose=args.verbose, connect_timeout=connect_timeout,
+                               offline=args.offline)
     except BuybacksError as exc:
         print(f"futu-buybacks: {exc}", file=err)
         return 3
@@ -186,3 +201,54 @@ def _main(argv: Optional[List[str]]) -> int:
     for code, message in tables.errors.items():
         print(f"  FAILED {code}: {message}", file=err)
     return 0 if tables.ok else 1
+
+
+def _cache_command(args: argparse.Namespace) -> int:
+    """``cache info`` and ``cache clear``; 2 for bad input (a malformed code, an unknown source)."""
+    from ._cache import Cache, default_cache_path
+    from ._codes import parse_code
+    path = args.cache if args.cache is not None else default_cache_path()
+    if not path.is_file():
+        print(f"futu-buybacks: no cache at {path} (nothing cached yet)", file=sys.stderr)
+        return 0 if args.action == "info" else 2
+    try:
+        if args.action == "info":
+            with Cache(path, read_only=True) as cache:
+                print(cache_report(path, cache.summary()))
+            return 0
+        codes = [str(parse_code(code)) for code in args.codes]
+        with Cache(path) as cache:
+            known = [summary.source for summary in cache.summary()]
+            if args.source is not None and args.source not in known:
+                print(f"futu-buybacks: the cache has no source {args.source!r} "
+                      f"(it has: {', '.join(known) or 'none'})", file=sys.stderr)
+                return 2
+            removed = cache.clear(args.source, codes)
+    except BuybacksError as exc:
+        print(f"futu-buybacks: {exc}", file=sys.stderr)
+        return 2
+    what = f"{plural(len(codes), 'code')}" if codes else "every code"
+    print(f"futu-buybacks: forgot {plural(removed, 'record')} ({what}, "
+          f"{'source ' + args.source if args.source else 'every source'}) in {path}", file=sys.stderr)
+    return 0
+
+
+def cache_report(path: Path, sources: List[Any]) -> str:
+    """``cache info``'s text: the file, then one line per source."""
+    import datetime as dt
+    size = sum(Path(f"{path}{side}").stat().st_size for side in ("", "-wal") if Path(f"{path}{side}").exists())
+    lines = [f"cache: {path} ({size / 2**20:.1f} MiB)"]
+    if not sources:
+        return "\n".join(lines + ["no records"])
+    header = ("source", "codes", "HK records", "A-share records", "last refresh", "confirmed at")
+    table = [header]
+    for s in sources:
+        last = (dt.datetime.fromtimestamp(s.last_checked).astimezone().strftime("%Y-%m-%d %H:%M %Z")
+                if s.last_checked is not None else "-")
+        table.append((s.source, str(s.codes), str(s.hk_records), str(s.a_records), last,
+                      ", ".join(s.addresses) or "-"))
+    widths = [max(len(row[i]) for row in table) for i in range(len(header))]
+    for row in table:
+        cells = [cell.rjust(w) if 0 < i < 4 else cell.ljust(w) for i, (cell, w) in enumerate(zip(row, widths))]
+        lines.append("  ".join(cells).rstrip())
+    return "\n".join(lines)

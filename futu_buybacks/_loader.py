@@ -15,8 +15,8 @@ from typing import Any, Callable, Dict, Iterable, List, Optional, Union
 
 import pandas as pd
 
-from ._cache import Cache, default_cache_path
-from ._codes import END_KEY, parse_code
+from ._cache import Cache, CacheUnusable, Fetch, default_cache_path
+from ._codes import parse_code
 from ._connect import DEFAULT_CONNECT_TIMEOUT, open_context, resolve_sdk
 from ._errors import BuybacksError, HostUnsupported, InvalidArgument, TransportError
 from ._host import close_and_wait, opend_address, quiet_console, sdk_package_of
@@ -26,6 +26,7 @@ from ._progress import LoadProgress
 from ._progress import wanted as progress_wanted
 from ._ratelimit import VENDOR_RATE, Rate, RateLimiter, shared_limiter
 from ._schema import HK, SCHEMA_BY_MARKET, A
+from ._sources import address_key, source_of
 from ._tidy import tidy_frame
 
 #: How long a context the loader opened itself waits for OpenD to come back after losing it.
@@ -45,6 +46,7 @@ class BuybackTables:
     a_buy_back_list: pd.DataFrame
     errors: Dict[str, str] = field(default_factory=dict)   # code -> why it failed
     requests: int = 0                                       # requests sent to OpenD in this call
+    source: str = ""                                        # whose records these are (_sources.py)
 
     @property
     def ok(self) -> bool:
@@ -58,14 +60,15 @@ def load_buybacks(codes: Union[str, Iterable[str]], ctx: Any = None, *, host: st
                   max_age: Optional[dt.timedelta] = DEFAULT_MAX_AGE,
                   fresh_for: dt.timedelta = DEFAULT_FRESH_FOR, progress: Optional[bool] = None,
                   retries: int = 2, verbose: bool = False, connect_timeout: float = DEFAULT_CONNECT_TIMEOUT,
-                  clock: Callable[[], float] = time.time) -> BuybackTables:
+                  offline: bool = False, clock: Callable[[], float] = time.time) -> BuybackTables:
     """Every buyback record of ``codes`` (one code, or any iterable of codes), as tidy frames,
     plus the codes that failed and why.
 
     - ``ctx``: an ``OpenQuoteContext`` to use; else one is opened on ``host``/``port`` with
       ``sdk`` (``"futu"`` or ``"moomoo"``; the installed one by default) and closed at the end.
     - ``rate``: requests/seconds allowed, shared by every loader in the process talking to the
-      same OpenD (``limiter`` to pass your own).
+      same OpenD at the same time, at the strictest rate they asked for (``_ratelimit.shared_limiter``;
+      ``limiter`` to pass your own).
     - ``cache``: True for the per-user cache file, a path, a :class:`Cache`, or False/None for
       memory only.  Cached codes cost one request when their newest records are known; ``full``
       refetches everything, as happens by itself to codes fully fetched longer than ``max_age`` ago;
@@ -78,6 +81,13 @@ def load_buybacks(codes: Union[str, Iterable[str]], ctx: Any = None, *, host: st
       Our own messages go to the ``futu_buybacks`` logger.
     - ``connect_timeout``: seconds the first connection of a context opened here may take; then
       :class:`TransportError` says what was seen at ``host:port`` (refused, no answer, not OpenD).
+      An OpenD that cannot be reached is an error even when the cache could answer.
+    - ``offline``: read the cache only, without connecting: the records of the source last
+      confirmed at ``host:port`` (or the context's address).  The file is opened read-only.
+
+    Every record in the cache belongs to one data source (the simulator, or an OpenD's account:
+    ``_sources.py``); a load asks the OpenD it connects to which source it is, and reads and
+    writes only that one (``BuybackTables.source``).
 
     An interrupted call (Ctrl-C, a killed process) loses nothing: every page is committed as it
     arrives, and the next call resumes where it stopped.  Called from the main thread, Ctrl-C
@@ -98,16 +108,28 @@ def load_buybacks(codes: Union[str, Iterable[str]], ctx: Any = None, *, host: st
             continue
         if code not in wanted:
             wanted.append(code)
+    if not wanted:  # nothing valid to load: no connection, no cache
+        return BuybackTables(tidy_frame(HK, []), tidy_frame(A, []), errors)
+    address = address_key(*_address(ctx, host, port))
+    if offline:
+        return _read_offline(cache, address, wanted, errors)
     store = _open_cache(cache)
     with CtrlCRaises() as ctrl_c:
         connection = _Connection(ctx, host, port, sdk, connect_timeout, ctrl_c, verbose)
+        sharing = contextlib.ExitStack()
         try:
+            connection.open()
+            source = _source(connection.ctx, store)
+            before = store.confirm_source(address, source, clock())
+            if before is not None:
+                log.warning("futu_buybacks: %s now serves %s (it served %s): reading and writing %s only",
+                            address, source, before, source)
             if limiter is None:
-                limiter = shared_limiter(opend_address(ctx) if ctx is not None else (host, port), rate)
+                limiter = sharing.enter_context(shared_limiter(_address(ctx, host, port), rate))
             bar = LoadProgress(len(wanted), limiter, show=progress_wanted(progress))
-            log.info("futu_buybacks: loading %d code%s through %s", len(wanted), "" if len(wanted) == 1 else "s",
-                     "your context" if ctx is not None else f"OpenD at {host}:{port}")
-            loader = _Loader(store, connection, limiter, num, retries, clock, bar)
+            log.info("futu_buybacks: loading %d code%s through %s (%s)", len(wanted), "" if len(wanted) == 1 else "s",
+                     "your context" if ctx is not None else f"OpenD at {host}:{port}", source)
+            loader = _Loader(store, source, connection, limiter, num, retries, clock, bar)
             try:
                 for code in wanted:
                     bar.start(code)
@@ -118,12 +140,53 @@ def load_buybacks(codes: Union[str, Iterable[str]], ctx: Any = None, *, host: st
                     bar.finish_code()
             finally:
                 bar.close()
-            return BuybackTables(tidy_frame(HK, store.rows(HK, wanted)), tidy_frame(A, store.rows(A, wanted)),
-                                 errors, loader.requests)
+            return _tables(store, source, wanted, errors, loader.requests)
         finally:
+            sharing.close()
             connection.close()
             if not isinstance(cache, Cache):
                 store.close()
+
+
+def _tables(store: Cache, source: str, codes: List[str], errors: Dict[str, str], requests: int) -> BuybackTables:
+    return BuybackTables(tidy_frame(HK, store.rows(HK, source, codes)), tidy_frame(A, store.rows(A, source, codes)),
+                         errors, requests, source)
+
+
+def _source(ctx: Any, store: Cache) -> str:
+    """What ``ctx`` talks to; an object that cannot say (a wrapper of your own) may load into
+    memory only, since its records could not be kept apart from another server's."""
+    try:
+        return source_of(ctx)
+    except HostUnsupported:
+        if store.path == ":memory:":
+            return "unidentified"
+        raise
+
+
+def _address(ctx: Any, host: str, port: int) -> Any:
+    if ctx is None:
+        return host, port
+    address = opend_address(ctx)
+    return address if isinstance(address, tuple) else ("context", address)
+
+
+def _read_offline(cache: Union[bool, str, Path, Cache, None], address: str, codes: List[str],
+                  errors: Dict[str, str]) -> BuybackTables:
+    """The cached records of the source last confirmed at ``address``; no connection, no write."""
+    if not cache:
+        raise InvalidArgument("offline=True reads the cache: it needs one (cache=True, a path or a Cache)")
+    store = cache if isinstance(cache, Cache) else Cache(default_cache_path() if cache is True else cache,
+                                                         read_only=True)
+    try:
+        source = store.source_at(address)
+        if source is None:
+            raise CacheUnusable(f"the cache {store.path} has nothing from OpenD at {address}: "
+                                "load once with a connection first")
+        return _tables(store, source, codes, errors, 0)
+    finally:
+        if not isinstance(cache, Cache):
+            store.close()
 
 
 class _Connection:
@@ -141,17 +204,19 @@ class _Connection:
         self._quiet = contextlib.ExitStack()
         self._verbose = verbose
 
+    def open(self) -> None:
+        """Connect (if the context is not the caller's): within the connect timeout, or raise."""
+        self._quiet_sdk_console()
+        if self.ctx is None:
+            self.ctx = open_context(self.host, self.port, self.sdk, timeout=self.connect_timeout,
+                                    after_sdk_import=self.ctrl_c.reclaim)
+            self._own = True
+            # The SDK would wait without end for an OpenD that went away; ours waits this long.
+            self.ctx.set_sync_query_connect_timeout(RECONNECT_PATIENCE)
+        self._fetch = page_fetcher(self.ctx)
+
     def fetch(self, code: str, next_key: Optional[str] = None, num: Optional[int] = None) -> Any:
         self.ctrl_c.reclaim()
-        if self._fetch is None:
-            self._quiet_sdk_console()
-            if self.ctx is None:
-                self.ctx = open_context(self.host, self.port, self.sdk, timeout=self.connect_timeout,
-                                        after_sdk_import=self.ctrl_c.reclaim)
-                self._own = True
-                # The SDK would wait without end for an OpenD that went away; ours waits this long.
-                self.ctx.set_sync_query_connect_timeout(RECONNECT_PATIENCE)
-            self._fetch = page_fetcher(self.ctx)
         ret, data = self._fetch(code, next_key=next_key, num=num)
         if self._own and data == _CONNECT_TIMEOUT:  # OpenD went away and did not come back in time
             raise TransportError(
@@ -178,9 +243,9 @@ def _package_or_none(ctx: Any) -> Optional[str]:
 
 
 class _Loader:
-    def __init__(self, cache: Cache, connection: _Connection, limiter: RateLimiter, num: int, retries: int,
-                 clock: Callable[[], float], progress: LoadProgress):
-        self.cache, self.fetch, self.limiter = cache, connection.fetch, limiter
+    def __init__(self, cache: Cache, source: str, connection: _Connection, limiter: RateLimiter, num: int,
+                 retries: int, clock: Callable[[], float], progress: LoadProgress):
+        self.cache, self.source, self.fetch, self.limiter = cache, source, connection.fetch, limiter
         self.num, self.retries, self.clock = num, retries, clock
         self.progress = progress
         self.requests = 0
@@ -192,47 +257,35 @@ class _Loader:
     def load(self, code: str, *, full: bool, max_age: Optional[dt.timedelta],
              fresh_for: dt.timedelta) -> Optional[str]:
         """Bring ``code`` up to date in the cache; the error message if it failed."""
-        state = self.cache.state(code)
+        state = self.cache.state(self.source, code)
         now = self.clock()
         stale = (state is not None and state.full_at is not None and max_age is not None
                  and now - state.full_at > max_age.total_seconds())
         if full or state is None or stale or (not state.complete and state.resume_key is None):
-            return self._pages(code, start_key=None, full_since=self.cache.start_full(code, now))
+            return self._pages(self.cache.begin_full_fetch(self.source, code, now), start_key=None)
         if not state.complete:                      # an interrupted full fetch: finish it
-            return self._pages(code, start_key=state.resume_key, full_since=state.full_started)
+            return self._pages(self.cache.resumed_fetch(state), start_key=state.resume_key)
         if state.checked_at is not None and now - state.checked_at < fresh_for.total_seconds():
             return None
-        return self._pages(code, start_key=None, full_since=None, known=self.cache.identities(code))
+        return self._pages(self.cache.refresh(self.source, code), start_key=None)
 
-    def _pages(self, code: str, *, start_key: Optional[str], full_since: Optional[float],
-               known: Optional[set] = None) -> Optional[str]:
+    def _pages(self, fetch: Fetch, *, start_key: Optional[str]) -> Optional[str]:
+        """Fetch and store pages; a refresh stops at the first page holding a record already cached."""
+        code = fetch.code
         schema = SCHEMA_BY_MARKET[code[:2]]
         try:
             for _key, data in iter_pages(self.fetch, code, num=self.num, start_key=start_key,
                                          limiter=self.limiter, retries=self.retries, on_request=self._count):
                 records = data[schema.key].to_dict("records")
-                self.cache.store_page(code, records, next_key=data["next_key"], full_since=full_since,
-                                      now=self.clock())
+                stored = self.cache.store_page(fetch, records, next_key=data["next_key"], now=self.clock())
                 self.progress.page(len(records))
-                if known is not None and data["next_key"] != END_KEY and _reaches_known(schema, records, known):
+                if not fetch.full and stored.known:
                     return None
         except PageError as exc:  # this code failed; others go on (an unreachable OpenD propagates)
             return exc.message
         except OverflowError as exc:  # a value beyond SQLite's 64-bit integers
             return f"value out of range for the cache: {exc}"
         return None
-
-
-def _reaches_known(schema: Any, records: List[dict], known: set) -> bool:
-    from ._cache import _clean, record_identity
-    for record in records:
-        clean = {k: _clean(v) for k, v in record.items()}
-        for column in schema.columns:
-            if column.kind == "int" and clean.get(column.name) is not None:
-                clean[column.name] = int(clean[column.name])
-        if record_identity(schema, clean) in known:
-            return True
-    return False
 
 
 def _open_cache(cache: Union[bool, str, Path, Cache, None]) -> Cache:

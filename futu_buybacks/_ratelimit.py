@@ -11,10 +11,12 @@ on one account run with ``rate="15/30"`` each (see docs/loader.md).
 """
 
 import collections
+import contextlib
+import logging
 import re
 import threading
 import time
-from typing import Callable, Deque, Dict, Hashable, Tuple, Union
+from typing import Callable, Deque, Dict, Hashable, Iterator, List, Tuple, Union
 
 from ._errors import InvalidArgument
 
@@ -24,6 +26,7 @@ DEFAULT_MARGIN = 0.02
 _EPSILON = 1e-6  # clock rounding: a slot this close to free is free (far below the margin)
 
 Rate = Union[str, Tuple[int, float]]
+log = logging.getLogger("futu_buybacks")
 
 
 def parse_rate(rate: Rate) -> Tuple[int, float]:
@@ -105,15 +108,42 @@ class RateLimiter:
 
 
 _shared: Dict[Hashable, RateLimiter] = {}
+_asked: Dict[Hashable, List[Tuple[int, float]]] = {}  # rates of the loaders running now, per address
 _shared_lock = threading.Lock()
 
 
-def shared_limiter(address: Hashable, rate: Rate = VENDOR_RATE) -> RateLimiter:
-    """The process-wide limiter for one OpenD ``address``; the latest ``rate`` asked for applies."""
+@contextlib.contextmanager
+def shared_limiter(address: Hashable, rate: Rate = VENDOR_RATE) -> Iterator[RateLimiter]:
+    """The process-wide limiter of one OpenD ``address``, for the duration of one load.
+
+    Loaders that run at the same time against one OpenD share its window.  Each ``rate`` is a
+    promise to stay under, so together they run at the fewest requests any of them asked for,
+    per the longest period any asked for (``"30/30"`` and ``"10/10"`` give ``10/30``), which
+    keeps every promise; a line on the ``futu_buybacks`` logger says so.  When a loader ends, its
+    rate no longer counts: the others go back to the strictest of theirs, and the next load
+    alone gets the rate it asks for.  The window's history stays, so a load started right after
+    another does not get a fresh budget.
+    """
+    asked = parse_rate(rate)
     with _shared_lock:
         limiter = _shared.get(address)
         if limiter is None:
-            limiter = _shared[address] = RateLimiter(rate)
-        elif (limiter.count, limiter.period) != parse_rate(rate):
-            limiter.set_rate(rate)
-        return limiter
+            limiter = _shared[address] = RateLimiter(asked)
+        running = _asked.setdefault(address, [])
+        running.append(asked)
+        combined = _strictest(running)
+        limiter.set_rate(combined)
+        if combined != asked:
+            log.info("futu_buybacks: loaders sharing OpenD %s asked for %s: they run at %d/%g together",
+                     address, ", ".join(f"{c}/{p:g}" for c, p in running), *combined)
+    try:
+        yield limiter
+    finally:
+        with _shared_lock:
+            running.remove(asked)
+            if running:
+                limiter.set_rate(_strictest(running))
+
+
+def _strictest(rates: List[Tuple[int, float]]) -> Tuple[int, float]:
+    return min(count for count, _ in rates), max(period for _, period in rates)

@@ -14,6 +14,8 @@ import pytest
 from test_ratelimit import FakeClock
 
 from futu_buybacks import Cache, RateLimiter, load_buybacks, with_timestamps
+from futu_buybacks._cache import CacheUnusable
+from futu_buybacks._errors import TransportError
 from futu_buybacks._schema import HK, A
 from futu_buybacks._tidy import tidy_dtypes
 from futu_buybacks.simulator import Dataset, Simulator, synthetic_dataset, synthetic_records
@@ -202,7 +204,7 @@ def test_resume_after_kill_refetches_nothing_stored(sdk, tmp_path):
         sent_before = sim.requests[3235]
         with Cache(path) as cache:
             assert cache.integrity_ok()
-            stored = len(cache.rows(A, codes))
+            stored = len(cache.rows(A, sim.source, codes))
         assert 0 < stored < 1200
         sim.chaos()  # no more delays
         ctx = sdk.OpenQuoteContext(host=sim.host, port=sim.port)
@@ -217,15 +219,30 @@ def test_resume_after_kill_refetches_nothing_stored(sdk, tmp_path):
     assert sent_before + tables.requests >= 24
 
 
-def test_warm_cache_needs_no_opend(world, tmp_path):
+def test_an_unreachable_opend_is_an_error_even_when_the_cache_could_answer(world, tmp_path):
+    sim, ctx = world
+    path = tmp_path / "c.sqlite3"
+    load_buybacks(CODES, ctx, cache=path, limiter=RateLimiter("1000/1"))
+    sim.stop()  # nothing listens any more
+    with pytest.raises(TransportError, match=f"cannot reach OpenD at 127.0.0.1:{sim.port}: connection refused"):
+        load_buybacks(CODES, host=sim.host, port=sim.port, cache=path)
+
+
+def test_offline_reads_the_source_last_confirmed_at_that_address_without_writing(world, tmp_path):
     sim, ctx = world
     path = tmp_path / "c.sqlite3"
     cold = load_buybacks(CODES, ctx, cache=path, limiter=RateLimiter("1000/1"))
-    sim.stop()  # nothing listens any more
-    warm = load_buybacks(CODES, host=sim.host, port=sim.port, cache=path)
-    assert warm.ok and warm.requests == 0
+    assert cold.source == sim.source
+    sim.stop()
+    os.chmod(path, 0o400)  # a reader must not need to write
+    before = path.read_bytes()
+    warm = load_buybacks(CODES, host=sim.host, port=sim.port, cache=path, offline=True)
+    assert warm.ok and warm.requests == 0 and warm.source == sim.source
     pd.testing.assert_frame_equal(warm.hk_buy_back_list, cold.hk_buy_back_list)
     pd.testing.assert_frame_equal(warm.a_buy_back_list, cold.a_buy_back_list)
+    assert path.read_bytes() == before
+    with pytest.raises(CacheUnusable, match="has nothing from OpenD at 127.0.0.1:1"):
+        load_buybacks(CODES, port=1, cache=path, offline=True)
 
 
 def test_opend_gone_for_good_ends_the_run_with_a_message(sdk, tmp_path, monkeypatch):
@@ -257,7 +274,7 @@ def test_opend_gone_for_good_ends_the_run_with_a_message(sdk, tmp_path, monkeypa
     assert time.time() - start < 20
     stopper.join()
     with Cache(path) as cache:
-        stored = len(cache.rows(HK, codes))
+        stored = len(cache.rows(HK, sim.source, codes))
     assert stored >= 4 * 50
     with Simulator(dataset, port=port) as back:
         tables = load_buybacks(codes, host=back.host, port=port, sdk=sdk.__name__, cache=path,

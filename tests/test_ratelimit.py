@@ -1,5 +1,6 @@
 """The sliding window, on a fake clock (no sleeping)."""
 
+import logging
 import threading
 
 import pytest
@@ -87,7 +88,42 @@ def test_bad_rate(text):
 
 
 def test_one_limiter_per_opend_address():
-    a = shared_limiter(("127.0.0.1", 1), "30/30")
-    assert shared_limiter(("127.0.0.1", 1), "30/30") is a
-    assert shared_limiter(("127.0.0.1", 2), "30/30") is not a
-    assert shared_limiter(("127.0.0.1", 1), "15/30") is a and a.count == 15
+    with shared_limiter(("127.0.0.1", 1), "30/30") as a, shared_limiter(("127.0.0.1", 1), "30/30") as same:
+        assert same is a
+        with shared_limiter(("127.0.0.1", 2), "30/30") as other:
+            assert other is not a
+
+
+def test_loaders_running_together_get_the_strictest_rate_and_each_alone_its_own(caplog):
+    """Found: the rate asked for last applied to every loader of that OpenD, silently; a
+    loader asking 30/30 beside one asking 10/30 made both run at 30/30 and broke the promise."""
+    address = ("127.0.0.1", 3)
+    with caplog.at_level(logging.INFO, logger="futu_buybacks"):
+        with shared_limiter(address, "10/30") as first:
+            assert (first.count, first.period) == (10, 30.0)
+            with shared_limiter(address, "30/30") as second:
+                assert second is first and (first.count, first.period) == (10, 30.0)
+                with shared_limiter(address, "5/3") as third:
+                    assert (third.count, third.period) == (5, 30.0)  # 5 in any 3 s and 10 in any 30 s
+                assert (first.count, first.period) == (10, 30.0)
+            assert (first.count, first.period) == (10, 30.0)
+    assert "asked for 10/30, 30/30: they run at 10/30 together" in caplog.text
+    with shared_limiter(address, "30/30") as alone:  # nothing else runs now: its own rate
+        assert alone is first and (alone.count, alone.period) == (30, 30.0)
+    with pytest.raises(RuntimeError):
+        with shared_limiter(address, "15/30"):
+            raise RuntimeError("a load that fails still withdraws its rate")
+    with shared_limiter(address, "20/30") as after:
+        assert (after.count, after.period) == (20, 30.0)
+
+
+def test_the_window_outlives_the_loader_that_filled_it():
+    address = ("127.0.0.1", 4)
+    clock = FakeClock()
+    with shared_limiter(address, "3/10") as limiter:
+        limiter._clock, limiter._sleep = clock, clock.sleep
+        arrivals(limiter, clock, 3)
+    with shared_limiter(address, "3/10") as again:  # the next cell, a moment later
+        start = clock.now
+        arrivals(again, clock, 1)
+    assert clock.now - start >= 10.0  # it waited for the window, instead of a fresh budget

@@ -3,7 +3,6 @@
 ``make soak`` runs the chaos load at a larger size (CHAOS_CODES=300).
 """
 
-import datetime as dt
 import json
 import os
 import subprocess
@@ -71,7 +70,7 @@ def test_killed_mid_run_then_rerun(sdk, tmp_path, kill):
         assert proc.returncode == -9 and not (tmp_path / "result.json").exists()  # it died where told to
         with Cache(path) as cache:
             assert cache.integrity_ok()
-            stored = {schema: len(cache.rows(schema, codes)) for schema in (HK, A)}
+            stored = {schema: len(cache.rows(schema, sim.source, codes)) for schema in (HK, A)}
         ctx = sdk.OpenQuoteContext(host=sim.host, port=sim.port)
         try:
             tables = load_buybacks(codes, ctx, cache=path, limiter=RateLimiter("1000/1"))
@@ -107,6 +106,6 @@ def test_two_processes_share_one_cache_and_the_rate_limit(sdk, tmp_path):
         assert result["errors"] == {}
         assert result["hk"] + result["a"] == sum(len(dataset.records[code]) for code in part)
     # the cache alone now holds everything, exactly once (no OpenD needed)
-    tables = load_buybacks(codes, port=1, cache=path, fresh_for=dt.timedelta(days=1))
+    tables = load_buybacks(codes, port=sim.port, cache=path, offline=True)
     assert tables.requests == 0
     assert_matches_dataset(tables, dataset, codes)

@@ -29,7 +29,8 @@ SAMPLE = Path(__file__).with_name("sample_buybacks.jsonl")
 class Dataset:
     """Records by code, in serving order; ``page()`` implements the server's paging."""
 
-    def __init__(self, records: Optional[Mapping[str, List[Record]]] = None):
+    def __init__(self, records: Optional[Mapping[str, List[Record]]] = None, name: str = "custom"):
+        self.name = name  # what the simulator announces itself as (the cache's source key)
         self.records: Dict[str, List[Record]] = {code: list(rows) for code, rows in (records or {}).items()}
         for code, rows in self.records.items():
             for number, row in enumerate(rows, 1):
@@ -51,7 +52,8 @@ class Dataset:
                 except ValueError as exc:
                     raise ValueError(f"{path}:{number}: {exc}") from None
                 by_code.setdefault(code, []).append(row)
-        return cls(by_code)
+        name = "sample" if Path(path).resolve() == SAMPLE.resolve() else Path(path).stem
+        return cls(by_code, name=name)
 
     @classmethod
     def sample(cls) -> "Dataset":
@@ -196,7 +198,8 @@ def synthetic_records(code: str, count: int, newest: dt.date = dt.date(2026, 4, 
 
 def synthetic_dataset(codes: Iterable[str], count: int, seed: int = 0) -> Dataset:
     """A dataset of ``count`` synthetic records for each code."""
-    return Dataset({str(parse_code(c)): synthetic_records(str(parse_code(c)), count, seed=seed) for c in codes})
+    return Dataset({str(parse_code(c)): synthetic_records(str(parse_code(c)), count, seed=seed) for c in codes},
+                   name="synthetic")
 
 
 def record_to_item(record: Mapping[str, object], item: object) -> None:

@@ -30,6 +30,7 @@ from .._messages import (
     response_class,
 )
 from .._schema import SCHEMA_BY_MARKET
+from .._sources import simulator_source, simulator_status
 from .._wire import FrameError, FrameReader, decode_body, encode_body, encode_frame
 from ._crypto import ALGO_AES_CBC, ALGO_NONE, PACKET_ALGOS, CryptoError, PacketCipher, RsaKey
 from ._dataset import Dataset, record_problem, record_to_item
@@ -37,6 +38,7 @@ from ._dataset import Dataset, record_problem, record_to_item
 log = logging.getLogger("futu_buybacks.simulator")
 
 #: What :meth:`Simulator.inject` can make the server do to a request.
+PROGRAM_STATUS_READY = 10  # Common.ProgramStatusType_Ready
 FAULTS = ("error", "delay", "drop", "garbage", "bad_sha1", "silence", "frequency")
 FREQUENCY_MESSAGE = "请求频率太高，请稍后再试 (request frequency limit exceeded: 30 per 30 seconds)"
 #: OpenD releases that first answered protocol 3235 (the SDK release 10.6 came with it).
@@ -69,6 +71,8 @@ class Simulator:
 
     ``rate_limit=(30, 30.0)`` refuses requests to 3235 beyond 30 in any 30 s, as OpenD does;
     ``buybacks=False`` plays an OpenD too old to know protocol 3235.
+    ``name`` is what it announces itself as (GetGlobalState), which keeps its records apart from
+    any OpenD's in a loader's cache: by default the dataset's name ("sample", the file's stem).
     ``rsa_key`` (PEM text of the SDK's key file) turns on encryption for clients that ask for
     it: RSA for InitConnect, then AES-CBC, or FTAES-ECB with ``packet_algo="ftaes_ecb"``.
     """
@@ -76,12 +80,14 @@ class Simulator:
     def __init__(self, dataset: Optional[Dataset] = None, host: str = "127.0.0.1", port: int = 0, *,
                  rate_limit: Optional[Tuple[int, float]] = None, buybacks: bool = True,
                  server_version: int = SERVER_VERSION, clock: Callable[[], float] = time.monotonic,
-                 cache_replies: bool = False, rsa_key: Optional[str] = None, packet_algo: str = "auto"):
+                 cache_replies: bool = False, rsa_key: Optional[str] = None, packet_algo: str = "auto",
+                 name: Optional[str] = None):
         if packet_algo not in PACKET_ALGOS:
             raise ValueError(f"packet_algo must be one of {PACKET_ALGOS}, got {packet_algo!r}")
         self._rsa = RsaKey(rsa_key) if rsa_key is not None else None
         self.packet_algo = packet_algo
         self.dataset = dataset if dataset is not None else Dataset.sample()
+        self.name = name if name is not None else self.dataset.name
         self.rate_limit = rate_limit
         self.buybacks = buybacks
         self.server_version = server_version
@@ -103,6 +109,11 @@ class Simulator:
         self.refused = 0  # requests to 3235 refused for frequency
         self.encrypted = 0  # requests that arrived encrypted (RSA or AES)
         self.faults: collections.Counter = collections.Counter()  # fault kind -> times it happened
+
+    @property
+    def source(self) -> str:
+        """The source key a loader's cache files this simulator's records under."""
+        return simulator_source(self.name)
 
     # ---- life cycle -------------------------------------------------------------------------
     def start(self) -> "Simulator":
@@ -323,6 +334,9 @@ class Simulator:
         s2c.serverBuildNo = 1
         s2c.time = int(time.time())
         s2c.connID = state["conn_id"]
+        # What tells a loader's cache this is the simulator and which dataset (``_sources.py``).
+        s2c.programStatus.type = PROGRAM_STATUS_READY
+        s2c.programStatus.strExtDesc = simulator_status(self.name)
         return reply
 
     def _keep_alive(self, state: Dict[str, Any], request: Any) -> Any:

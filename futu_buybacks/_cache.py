@@ -3,10 +3,11 @@
 Tables (layout ``SCHEMA_VERSION``):
 
 - ``hk_records`` and ``a_records``: one SQL column per frame column, plus ``source``, ``code``,
-  ``identity``, ``sort_key`` and ``seen_run`` (the fetch run that last saw the record: full
-  fetches are numbered by a counter in ``meta``, so their order does not depend on any clock);
-- ``codes``: per source and code, whether a full fetch completed, where an interrupted one
-  resumes, when it was fully fetched and last checked;
+  ``identity``, ``sort_key``, ``first_run`` and ``seen_run`` (the fetches that first and last
+  saw the record: fetches are numbered by a counter in ``meta``, so their order does not depend
+  on any clock);
+- ``codes``: per source and code, whether a full fetch completed, where an interrupted full
+  fetch or refresh resumes, when it was fully fetched and last checked;
 - ``sources``: the source last confirmed at each OpenD address (``_sources.py`` says what a
   source is).
 
@@ -80,30 +81,32 @@ class CodeState(NamedTuple):
     code: str
     complete: bool             # a full fetch reached the last page
     resume_key: Optional[str]  # next page of an unfinished full fetch
-    full_run: Optional[int]    # the run of the last full fetch started
+    full_run: Optional[int]    # the number of the last full fetch started
     full_started: Optional[float]
     full_at: Optional[float]   # start time of the last completed full fetch
     checked_at: Optional[float]
+    refresh_run: Optional[int]   # the number of an unfinished refresh (None: none)
+    refresh_key: Optional[str]   # the next page of that refresh (None: its first)
 
 
 class Fetch(NamedTuple):
-    """One fetch of one code, as its pages are stored: a full fetch or a refresh of the newest."""
+    """One fetch of one code, as its pages are stored: a full fetch or a refresh of the newest.
+
+    ``run`` is its number, from a counter in the file; ``started_at`` a full fetch's start.
+    """
 
     source: str
     code: str
-    run: Optional[int]          # a full fetch's number; None for a refresh
-    started_at: Optional[float]  # a full fetch's start
-
-    @property
-    def full(self) -> bool:
-        return self.run is not None
+    run: int
+    full: bool
+    started_at: Optional[float] = None
 
 
 class Stored(NamedTuple):
     """What :meth:`Cache.store_page` did with one page."""
 
-    new: int    # records the cache did not have
-    known: int  # records it already had (an amended one counts as known)
+    new: int    # records the cache did not have before this fetch began
+    known: int  # records it had before this fetch began (an amended one counts as known)
 
 
 class SourceSummary(NamedTuple):
@@ -219,12 +222,14 @@ class Cache:
                        "confirmed_at REAL NOT NULL)")
             db.execute("""CREATE TABLE IF NOT EXISTS codes (
                 source TEXT NOT NULL, code TEXT NOT NULL, complete INTEGER NOT NULL DEFAULT 0, resume_key TEXT,
-                full_run INTEGER, full_started REAL, full_at REAL, checked_at REAL, PRIMARY KEY (source, code))""")
+                full_run INTEGER, full_started REAL, full_at REAL, checked_at REAL, refresh_run INTEGER,
+                refresh_key TEXT, PRIMARY KEY (source, code))""")
             for schema in (HK, A):
                 columns = ", ".join(f"{c.name} {_SQL_TYPES[c.kind]}" for c in schema.columns)
                 db.execute(f"""CREATE TABLE IF NOT EXISTS {_TABLE[schema.key]} (
                     source TEXT NOT NULL, code TEXT NOT NULL, identity TEXT NOT NULL, sort_key INTEGER,
-                    seen_run INTEGER NOT NULL, {columns}, PRIMARY KEY (source, code, identity))""")
+                    first_run INTEGER NOT NULL, seen_run INTEGER NOT NULL, {columns},
+                    PRIMARY KEY (source, code, identity))""")
 
     def transaction(self) -> "_Transaction":
         if self.read_only:
@@ -302,7 +307,8 @@ class Cache:
     def state(self, source: str, code: str) -> Optional[CodeState]:
         with self._lock:
             row = self._db.execute("SELECT source, code, complete, resume_key, full_run, full_started, full_at, "
-                                   "checked_at FROM codes WHERE source = ? AND code = ?", (source, code)).fetchone()
+                                   "checked_at, refresh_run, refresh_key FROM codes WHERE source = ? AND code = ?",
+                                   (source, code)).fetchone()
         return None if row is None else CodeState(row[0], row[1], bool(row[2]), *row[3:])
 
     def begin_full_fetch(self, source: str, code: str, now: float) -> Fetch:
@@ -310,57 +316,60 @@ class Cache:
         (also a refetch of a complete code, so the next load finishes it and drops what the
         server no longer has)."""
         with self.transaction() as db:
-            db.execute("UPDATE meta SET value = CAST(value AS INTEGER) + 1 WHERE key = 'last_run'")
-            run = int(db.execute("SELECT value FROM meta WHERE key = 'last_run'").fetchone()[0])
+            run = _next_run(db)
             db.execute("INSERT INTO codes (source, code, complete, resume_key, full_run, full_started) "
                        "VALUES (?, ?, 0, NULL, ?, ?) ON CONFLICT(source, code) DO UPDATE SET complete = 0, "
-                       "resume_key = NULL, full_run = excluded.full_run, full_started = excluded.full_started",
-                       (source, code, run, now))
-        return Fetch(source, code, run, now)
+                       "resume_key = NULL, full_run = excluded.full_run, full_started = excluded.full_started, "
+                       "refresh_run = NULL, refresh_key = NULL", (source, code, run, now))
+        return Fetch(source, code, run, True, now)
+
+    def begin_refresh(self, source: str, code: str) -> Fetch:
+        """Number a refresh of the newest pages of a code whose full fetch completed."""
+        with self.transaction() as db:
+            run = _next_run(db)
+            db.execute("UPDATE codes SET refresh_run = ?, refresh_key = NULL WHERE source = ? AND code = ?",
+                       (run, source, code))
+        return Fetch(source, code, run, False)
 
     @staticmethod
     def resumed_fetch(state: CodeState) -> Fetch:
-        """The interrupted full fetch of ``state``, to go on from ``state.resume_key``."""
-        return Fetch(state.source, state.code, state.full_run, state.full_started)
-
-    @staticmethod
-    def refresh(source: str, code: str) -> Fetch:
-        """A fetch of the newest pages only, for a code whose full fetch completed."""
-        return Fetch(source, code, None, None)
+        """The interrupted fetch of ``state``: its full fetch if that did not complete, else its
+        refresh; go on from ``state.resume_key`` or ``state.refresh_key``."""
+        if not state.complete:
+            return Fetch(state.source, state.code, state.full_run, True, state.full_started)
+        return Fetch(state.source, state.code, state.refresh_run, False)
 
     def store_page(self, fetch: Fetch, records: Sequence[Mapping[str, Any]], *, next_key: str,
                    now: float) -> Stored:
         """Upsert one page's records and the code's progress in one transaction.
 
-        Every record is marked with the full fetch's number, or, for a refresh, with the newest
-        number given out so far.  The last page of a full fetch deletes the code's records marked
-        lower than its own: no fetch since it started has seen them, so the server no longer has
-        them.  The numbers come from the file, so neither a clock stepping back nor another host's
-        clock, nor a second process starting a full fetch of the same code, makes it delete
-        records just fetched.
+        Every record is marked with the fetch's number: ``first_run`` when it is new, ``seen_run``
+        each time.  The last page of a full fetch deletes the code's records no fetch since its
+        start has seen (``seen_run`` below its number): the server no longer has them.  The
+        numbers come from the file, so neither a clock stepping back nor another host's clock, nor
+        a second process starting a full fetch of the same code, makes it delete records just
+        fetched.  A record is *known* to this fetch if it was first stored by an earlier one, so
+        a refresh interrupted after its first pages, or started again, still goes on past them.
         """
         schema = SCHEMA_BY_MARKET[fetch.code[:2]]
         table = _TABLE[schema.key]
         names = schema.names
-        placeholders = ", ".join("?" * (len(names) + 5))
+        placeholders = ", ".join("?" * (len(names) + 6))
         updates = ", ".join(f"{n} = excluded.{n}" for n in (*names, "sort_key", "seen_run"))
         rows = {}
         for record in records:
             clean = clean_record(schema, record)
             identity = record_identity(schema, clean)
-            rows[identity] = [fetch.source, fetch.code, identity, _sort_key(schema, clean), None,
-                              *(clean[n] for n in names)]
+            rows[identity] = (fetch.source, fetch.code, identity, _sort_key(schema, clean), fetch.run, fetch.run,
+                              *(clean[n] for n in names))
         key = (fetch.source, fetch.code)
         with self.transaction() as db:
-            run = fetch.run if fetch.full else int(
-                db.execute("SELECT value FROM meta WHERE key = 'last_run'").fetchone()[0])
-            known = db.execute(f"SELECT COUNT(*) FROM {table} WHERE source = ? AND code = ? AND identity IN "
-                               "(SELECT value FROM json_each(?))", (*key, json.dumps(list(rows)))).fetchone()[0]
-            for row in rows.values():
-                row[4] = run
-            db.executemany(f"INSERT INTO {table} (source, code, identity, sort_key, seen_run, {', '.join(names)}) "
-                           f"VALUES ({placeholders}) ON CONFLICT(source, code, identity) DO UPDATE SET {updates}",
-                           rows.values())
+            known = db.execute(f"SELECT COUNT(*) FROM {table} WHERE source = ? AND code = ? AND first_run < ? "
+                               "AND identity IN (SELECT value FROM json_each(?))",
+                               (*key, fetch.run, json.dumps(list(rows)))).fetchone()[0]
+            db.executemany(f"INSERT INTO {table} (source, code, identity, sort_key, first_run, seen_run, "
+                           f"{', '.join(names)}) VALUES ({placeholders}) "
+                           f"ON CONFLICT(source, code, identity) DO UPDATE SET {updates}", rows.values())
             if fetch.full and next_key != "-1":
                 db.execute("UPDATE codes SET resume_key = ?, checked_at = ? WHERE source = ? AND code = ?",
                            (next_key, now, *key))
@@ -369,8 +378,11 @@ class Cache:
                 db.execute(f"DELETE FROM {table} WHERE source = ? AND code = ? AND seen_run < ?", (*key, fetch.run))
                 db.execute("UPDATE codes SET complete = 1, resume_key = NULL, full_at = ?, checked_at = ? "
                            "WHERE source = ? AND code = ?", (fetch.started_at, now, *key))
+            elif known or next_key == "-1":  # the refresh reached what was cached before it: done
+                db.execute("UPDATE codes SET checked_at = ?, refresh_run = NULL, refresh_key = NULL "
+                           "WHERE source = ? AND code = ?", (now, *key))
             else:
-                db.execute("UPDATE codes SET checked_at = ? WHERE source = ? AND code = ?", (now, *key))
+                db.execute("UPDATE codes SET refresh_key = ? WHERE source = ? AND code = ?", (next_key, *key))
         return Stored(len(rows) - known, known)
 
     # ---- reading ----------------------------------------------------------------------------
@@ -418,6 +430,11 @@ class _Transaction:
             self.cache._db.execute("ROLLBACK" if exc_type else "COMMIT")
         finally:
             self.cache._lock.release()
+
+
+def _next_run(db: sqlite3.Connection) -> int:
+    db.execute("UPDATE meta SET value = CAST(value AS INTEGER) + 1 WHERE key = 'last_run'")
+    return int(db.execute("SELECT value FROM meta WHERE key = 'last_run'").fetchone()[0])
 
 
 def _layout_problem(db: sqlite3.Connection) -> Optional[str]:

@@ -9,8 +9,9 @@ from pathlib import Path
 from typing import Any, List, Optional
 
 from . import __version__
+from ._codes import NUM_MAX, NUM_MIN, check_num
 from ._connect import DEFAULT_CONNECT_TIMEOUT
-from ._errors import BuybacksError
+from ._errors import BuybacksError, InvalidArgument
 from ._progress import plural
 from ._ratelimit import VENDOR_RATE, parse_rate
 
@@ -31,7 +32,7 @@ def _parser() -> argparse.ArgumentParser:
     fetch.add_argument("--host", default="127.0.0.1", help="OpenD's address (default: 127.0.0.1)")
     fetch.add_argument("--port", type=int, default=11111, help="OpenD's port (default: 11111)")
     fetch.add_argument("--sdk", choices=("futu", "moomoo"), help="SDK to connect with (default: the installed one)")
-    fetch.add_argument("--num", type=int, default=50, help="rows per request, 1..50 (default: 50)")
+    fetch.add_argument("--num", type=int, default=50, help=f"rows per request, {NUM_MIN}..{NUM_MAX} (default: 50)")
     fetch.add_argument("--rate", default=VENDOR_RATE,
                        help=f"requests/seconds allowed; 15/30 for each of two processes on one account "
                             f"(default: {VENDOR_RATE}, the vendor's limit)")
@@ -164,8 +165,10 @@ def _main(argv: Optional[List[str]]) -> int:
     if not codes:
         print("futu-buybacks: no codes given (CODE... or --codes-file)", file=err)
         return 2
-    if not 1 <= args.num <= 50:
-        print(f"futu-buybacks: --num must be in 1..50, got {args.num}", file=err)
+    try:
+        check_num(args.num)  # the compatibility method's rule, as load_buybacks applies it
+    except InvalidArgument as exc:
+        print(f"futu-buybacks: --num: {exc}", file=err)
         return 2
     connect_timeout = _connect_timeout(args.connect_timeout)
     if connect_timeout is None:
@@ -184,6 +187,9 @@ def _main(argv: Optional[List[str]]) -> int:
         tables = load_buybacks(codes, host=args.host, port=args.port, sdk=args.sdk, num=args.num, rate=args.rate,
                                cache=cache, full=args.full, verbose=args.verbose, connect_timeout=connect_timeout,
                                offline=args.offline)
+    except InvalidArgument as exc:  # an argument load_buybacks refuses before connecting
+        print(f"futu-buybacks: {exc}", file=err)
+        return 2
     except BuybacksError as exc:
         print(f"futu-buybacks: {exc}", file=err)
         return 3

@@ -8,6 +8,7 @@ tidy frames read back from the cache together with a per-code error report.
 import contextlib
 import datetime as dt
 import logging
+import os
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -16,7 +17,7 @@ from typing import Any, Callable, Dict, Iterable, List, Optional, Union
 import pandas as pd
 
 from ._cache import Cache, CacheUnusable, Fetch, default_cache_path
-from ._codes import parse_code
+from ._codes import check_num, parse_code
 from ._connect import DEFAULT_CONNECT_TIMEOUT, open_context, resolve_sdk
 from ._errors import BuybacksError, HostUnsupported, InvalidArgument, TransportError
 from ._host import close_and_wait, opend_address, quiet_console, sdk_package_of
@@ -24,9 +25,9 @@ from ._interrupts import CtrlCRaises
 from ._paging import PageError, iter_pages, page_fetcher
 from ._progress import LoadProgress
 from ._progress import wanted as progress_wanted
-from ._ratelimit import VENDOR_RATE, Rate, RateLimiter, shared_limiter
+from ._ratelimit import VENDOR_RATE, Rate, RateLimiter, parse_rate, shared_limiter
 from ._schema import HK, SCHEMA_BY_MARKET, A
-from ._sources import address_key, source_of
+from ._sources import UNIDENTIFIED, address_key, source_of
 from ._tidy import tidy_frame
 
 #: How long a context the loader opened itself waits for OpenD to come back after losing it.
@@ -54,7 +55,7 @@ class BuybackTables:
 
 
 def load_buybacks(codes: Union[str, Iterable[str]], ctx: Any = None, *, host: str = "127.0.0.1", port: int = 11111,
-                  sdk: Optional[str] = None, num: int = 50, rate: Rate = VENDOR_RATE,
+                  sdk: Optional[str] = None, num: Optional[int] = 50, rate: Rate = VENDOR_RATE,
                   limiter: Optional[RateLimiter] = None,
                   cache: Union[bool, str, Path, Cache, None] = True, full: bool = False,
                   max_age: Optional[dt.timedelta] = DEFAULT_MAX_AGE,
@@ -66,9 +67,15 @@ def load_buybacks(codes: Union[str, Iterable[str]], ctx: Any = None, *, host: st
 
     - ``ctx``: an ``OpenQuoteContext`` to use; else one is opened on ``host``/``port`` with
       ``sdk`` (``"futu"`` or ``"moomoo"``; the installed one by default) and closed at the end.
+    - ``num``: rows per request, by the compatibility method's rule (1..50, or what ``int()``
+      turns into that; None: the server's default, 10).
     - ``rate``: requests/seconds allowed, shared by every loader in the process talking to the
       same OpenD at the same time, at the strictest rate they asked for (``_ratelimit.shared_limiter``;
       ``limiter`` to pass your own).
+    - ``retries``: how often a failed page is retried, with backoff, when retrying can help (a
+      timeout, a disconnect, OpenD busy, a message we do not know).  An unknown stock or a
+      parameter OpenD refuses is not retried; a page key OpenD rejects starts the code again from
+      its first page, once; a refusal for frequency is waited out (``_failures.py``).
     - ``cache``: True for the per-user cache file, a path, a :class:`Cache`, or False/None for
       memory only.  Cached codes cost one request when their newest records are known; ``full``
       refetches everything, as happens by itself to codes fully fetched longer than ``max_age`` ago;
@@ -89,14 +96,17 @@ def load_buybacks(codes: Union[str, Iterable[str]], ctx: Any = None, *, host: st
     ``_sources.py``); a load asks the OpenD it connects to which source it is, and reads and
     writes only that one (``BuybackTables.source``).
 
+    Every parameter is checked before anything is opened or sent; a bad one raises
+    :class:`InvalidArgument` (bad codes are reported per code in ``errors`` instead).
+
     An interrupted call (Ctrl-C, a killed process) loses nothing: every page is committed as it
     arrives, and the next call resumes where it stopped.  Called from the main thread, Ctrl-C
     raises ``KeyboardInterrupt`` while it runs, although the SDK's own handler would end the
     process (see ``_interrupts.py``); the handler from before comes back afterwards.
     """
-    if isinstance(connect_timeout, bool) or not (isinstance(connect_timeout, (int, float))
-                                                 and 0 < connect_timeout < float("inf")):
-        raise InvalidArgument(f"connect_timeout must be a positive number of seconds, got {connect_timeout!r}")
+    num = _check_arguments(host=host, port=port, num=num, rate=rate, limiter=limiter, cache=cache, full=full,
+                           max_age=max_age, fresh_for=fresh_for, progress=progress, retries=retries,
+                           verbose=verbose, connect_timeout=connect_timeout, offline=offline, clock=clock)
     wanted: List[str] = []
     errors: Dict[str, str] = {}
     sdk = resolve_sdk(sdk) if ctx is None else sdk
@@ -160,7 +170,7 @@ def _source(ctx: Any, store: Cache) -> str:
         return source_of(ctx)
     except HostUnsupported:
         if store.path == ":memory:":
-            return "unidentified"
+            return UNIDENTIFIED
         raise
 
 
@@ -187,6 +197,50 @@ def _read_offline(cache: Union[bool, str, Path, Cache, None], address: str, code
     finally:
         if not isinstance(cache, Cache):
             store.close()
+
+
+def _check_arguments(*, host: Any, port: Any, num: Any, rate: Any, limiter: Any, cache: Any, full: Any,
+                     max_age: Any, fresh_for: Any, progress: Any, retries: Any, verbose: Any,
+                     connect_timeout: Any, offline: Any, clock: Any) -> Optional[int]:
+    """Refuse, before anything is opened or sent, what would fail later or cost requests for
+    nothing (``num=0`` is refused by OpenD for every page); returns ``num`` as it is sent.
+
+    ``num`` follows the compatibility method's rule (``_codes.check_num``): 1..50, anything
+    ``int()`` turns into that, or None for the server's default (10).
+    """
+    num = check_num(num)
+    if not isinstance(host, str) or not host:
+        raise InvalidArgument(f"host must be a non-empty str, got {host!r}")
+    if not _is_int(port) or not 1 <= port <= 65535:
+        raise InvalidArgument(f"port must be an int in 1..65535, got {port!r}")
+    parse_rate(rate)
+    if limiter is not None and not isinstance(limiter, RateLimiter):
+        raise InvalidArgument(f"limiter must be a RateLimiter or None, got {type(limiter).__name__}")
+    if not (cache is None or isinstance(cache, (bool, str, os.PathLike, Cache))):
+        raise InvalidArgument(f"cache must be True, False, None, a path or a Cache, got {type(cache).__name__} "
+                              f"{cache!r}")
+    for name, value in (("full", full), ("verbose", verbose), ("offline", offline)):
+        if not isinstance(value, bool):
+            raise InvalidArgument(f"{name} must be True or False, got {value!r}")
+    if progress is not None and not isinstance(progress, bool):
+        raise InvalidArgument(f"progress must be True, False or None (automatic), got {progress!r}")
+    if max_age is not None and not isinstance(max_age, dt.timedelta):
+        raise InvalidArgument(f"max_age must be a datetime.timedelta or None (never stale), got "
+                              f"{type(max_age).__name__} {max_age!r}")
+    if not isinstance(fresh_for, dt.timedelta):
+        raise InvalidArgument(f"fresh_for must be a datetime.timedelta, got {type(fresh_for).__name__} {fresh_for!r}")
+    if not _is_int(retries) or retries < 0:
+        raise InvalidArgument(f"retries must be an int >= 0, got {retries!r}")
+    if isinstance(connect_timeout, bool) or not (isinstance(connect_timeout, (int, float))
+                                                 and 0 < connect_timeout < float("inf")):
+        raise InvalidArgument(f"connect_timeout must be a positive number of seconds, got {connect_timeout!r}")
+    if not callable(clock):
+        raise InvalidArgument(f"clock must be a callable returning Unix seconds, got {clock!r}")
+    return num
+
+
+def _is_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
 
 
 class _Connection:
@@ -262,15 +316,39 @@ class _Loader:
         stale = (state is not None and state.full_at is not None and max_age is not None
                  and now - state.full_at > max_age.total_seconds())
         if full or state is None or stale or (not state.complete and state.resume_key is None):
-            return self._pages(self.cache.begin_full_fetch(self.source, code, now), start_key=None)
+            return self._fetch(self.cache.begin_full_fetch(self.source, code, now))
         if not state.complete:                      # an interrupted full fetch: finish it
-            return self._pages(self.cache.resumed_fetch(state), start_key=state.resume_key)
+            return self._fetch(self.cache.resumed_fetch(state), resume_key=state.resume_key)
+        if state.refresh_run is not None:           # an interrupted refresh: finish it
+            return self._fetch(self.cache.resumed_fetch(state), resume_key=state.refresh_key)
         if state.checked_at is not None and now - state.checked_at < fresh_for.total_seconds():
             return None
-        return self._pages(self.cache.refresh(self.source, code), start_key=None)
+        return self._fetch(self.cache.begin_refresh(self.source, code))
+
+    def _fetch(self, fetch: Fetch, *, resume_key: Optional[str] = None) -> Optional[str]:
+        """Fetch and store the pages of ``fetch`` from ``resume_key``; the error message if it failed.
+
+        A page key OpenD rejects (a resume key saved by an earlier run that it no longer accepts,
+        or one it issued in this run) starts the fetch again from the first page, once; a second
+        rejection is reported.  Else a saved key OpenD refuses would fail every later run, and
+        ``max_age`` would never apply: the full fetch it counts from never completed.
+        """
+        restarted = False
+        while True:
+            try:
+                return self._pages(fetch, start_key=resume_key)
+            except PageError as exc:  # this code failed; others go on (an unreachable OpenD propagates)
+                if not exc.rejected_key or restarted:
+                    return exc.message
+                log.info("futu_buybacks: %s: OpenD rejected the page key %r (%s); starting again from "
+                         "the first page", fetch.code, exc.next_key, exc.message)
+                resume_key, restarted = None, True
+                if fetch.full:
+                    fetch = self.cache.begin_full_fetch(fetch.source, fetch.code, self.clock())
 
     def _pages(self, fetch: Fetch, *, start_key: Optional[str]) -> Optional[str]:
-        """Fetch and store pages; a refresh stops at the first page holding a record already cached."""
+        """Fetch and store pages; a refresh stops at the first page holding a record already cached.
+        Raises :class:`PageError` for a page that failed for good."""
         code = fetch.code
         schema = SCHEMA_BY_MARKET[code[:2]]
         try:
@@ -281,8 +359,6 @@ class _Loader:
                 self.progress.page(len(records))
                 if not fetch.full and stored.known:
                     return None
-        except PageError as exc:  # this code failed; others go on (an unreachable OpenD propagates)
-            return exc.message
         except OverflowError as exc:  # a value beyond SQLite's 64-bit integers
             return f"value out of range for the cache: {exc}"
         return None

@@ -10,28 +10,31 @@ from typing import Any, Callable, Iterator, Optional, Tuple
 
 from ._codes import END_KEY
 from ._errors import BuybacksError
+from ._failures import Failure, classify
 from ._protocol import RET_OK
 from ._ratelimit import RateLimiter
 
-#: Substrings of OpenD's messages for a request refused over the rate limit.
-FREQUENCY_HINTS = ("频率", "frequen", "too many", "too often")
-MAX_REFUSALS = 20
+MAX_REFUSALS = 20  # refusals for frequency waited out per page; then they count as failures
 log = logging.getLogger("futu_buybacks")
 
 FetchPage = Callable[..., Tuple[int, Any]]
 
 
 class PageError(BuybacksError):
-    """A page still failed after the retries; ``next_key`` is where the code stopped."""
+    """A page failed for good; ``next_key`` is where the code stopped, ``failure`` why (``_failures``).
 
-    def __init__(self, code: str, next_key: Optional[str], message: str):
+    ``rejected_key``: OpenD refused ``next_key`` itself, so the code can only go on from its
+    first page.
+    """
+
+    def __init__(self, code: str, next_key: Optional[str], message: str,
+                 failure: Failure = Failure.TRANSIENT):
         super().__init__(f"{code}: {message}")
-        self.code, self.next_key, self.message = code, next_key, message
+        self.code, self.next_key, self.message, self.failure = code, next_key, message, failure
 
-
-def is_frequency_refusal(message: str) -> bool:
-    text = str(message).lower()
-    return any(hint in text for hint in FREQUENCY_HINTS)
+    @property
+    def rejected_key(self) -> bool:
+        return self.failure is Failure.REJECTED_KEY
 
 
 def page_fetcher(ctx: Any) -> FetchPage:
@@ -49,10 +52,12 @@ def iter_pages(fetch: FetchPage, code: str, *, num: int = 50, start_key: Optiona
                on_request: Optional[Callable[[], None]] = None) -> Iterator[Tuple[Optional[str], dict]]:
     """Yield ``(key, data)`` for each page from ``start_key`` until ``next_key == "-1"``.
 
-    ``key`` is the ``next_key`` the page was asked with (None for the first).  A failed page is
-    retried ``retries`` times with exponential backoff; a refusal for frequency waits out the
-    window (``limiter.penalize``) and is retried without counting as a failure.  A page that
-    still fails raises :class:`PageError`; the pages yielded before it stand.
+    ``key`` is the ``next_key`` the page was asked with (None for the first).  What a failed page
+    costs depends on its message (``_failures.classify``): a refusal for frequency waits out the
+    window (``limiter.penalize``) and is asked again without counting as a failure; a transient
+    failure is retried ``retries`` times with exponential backoff; a permanent one, or a key
+    OpenD rejects, is not retried.  A page that fails for good raises :class:`PageError`; the
+    pages yielded before it stand.
     """
     key = start_key
     while key != END_KEY:
@@ -65,7 +70,8 @@ def iter_pages(fetch: FetchPage, code: str, *, num: int = 50, start_key: Optiona
             ret, data = fetch(code, next_key=key, num=num)
             if ret == RET_OK:
                 break
-            if is_frequency_refusal(data) and refusals < MAX_REFUSALS:
+            failure = classify(data, key)
+            if failure is Failure.FREQUENCY and refusals < MAX_REFUSALS:
                 refusals += 1
                 log.info("futu_buybacks: %s: OpenD refused a request for frequency (%s); waiting", code, data)
                 if limiter is not None:
@@ -73,9 +79,12 @@ def iter_pages(fetch: FetchPage, code: str, *, num: int = 50, start_key: Optiona
                 else:
                     sleep(backoff * 2 ** min(refusals, 6))
                 continue
+            if failure in (Failure.PERMANENT, Failure.REJECTED_KEY):
+                log.info("futu_buybacks: %s: %s (%s: not retried)", code, data, failure.value)
+                raise PageError(code, key, str(data), failure)
             failures += 1
             if failures > retries:
-                raise PageError(code, key, str(data))
+                raise PageError(code, key, str(data), Failure.TRANSIENT)
             log.info("futu_buybacks: %s: %s; retry %d of %d", code, data, failures, retries)
             sleep(backoff * 2 ** (failures - 1))
         yield key, data

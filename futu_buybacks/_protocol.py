@@ -19,8 +19,8 @@ PROTO_ID = PROTO_BUYBACKS
 #: The OpenD / SDK release that added protocol 3235.
 FIRST_RELEASE = "10.6"
 #: Substrings of an error from an OpenD that does not know the protocol.
-_UNKNOWN_PROTOCOL = ("unknown protocol", "unknown proto", "未知协议", "不支持的协议", "unsupported protocol",
-                     "protocol not supported")
+UNKNOWN_PROTOCOL_HINTS = ("unknown protocol", "unknown proto", "未知协议", "不支持的协议", "unsupported protocol",
+                          "protocol not supported")
 
 BuybackResult = Dict[str, Any]  # {"next_key": str, "hk_buy_back_list": DataFrame, "a_buy_back_list": DataFrame}
 
@@ -51,7 +51,7 @@ def decode_reply(response: Any) -> BuybackResult:
         if isinstance(message, bytes):  # not UTF-8 (upb hands proto2 strings over unchecked)
             message = message.decode("utf-8", errors="replace")
         message = message or f"OpenD answered protocol {PROTO_ID} with retType {response.retType} and no message"
-        if any(hint in message.lower() for hint in _UNKNOWN_PROTOCOL):
+        if any(hint in message.lower() for hint in UNKNOWN_PROTOCOL_HINTS):
             message += (f" (this OpenD does not know protocol {PROTO_ID}, get_corporate_actions_buybacks: "
                         f"upgrade OpenD to {FIRST_RELEASE} or later)")
         raise ServerError(message, response.retType,

@@ -36,9 +36,14 @@ def parse_rate(rate: Rate) -> Tuple[int, float]:
         if not match:
             raise InvalidArgument(f"rate must look like '30/30' (requests/seconds), got {rate!r}")
         count, period = int(match.group(1)), float(match.group(2))
+    elif isinstance(rate, (tuple, list)) and len(rate) == 2 and not any(isinstance(v, (bool, str)) for v in rate):
+        try:
+            count, period = int(rate[0]), float(rate[1])
+        except (TypeError, ValueError, OverflowError):
+            raise InvalidArgument(f"rate must be (requests, seconds) numbers, got {rate!r}") from None
     else:
-        count, period = int(rate[0]), float(rate[1])
-    if count < 1 or period <= 0:
+        raise InvalidArgument(f"rate must be 'N/SECONDS' such as '30/30', or (N, SECONDS), got {rate!r}")
+    if count < 1 or not 0 < period < float("inf"):
         raise InvalidArgument(f"rate needs at least 1 request per a positive period, got {rate!r}")
     return count, period
 

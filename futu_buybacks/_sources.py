@@ -21,6 +21,8 @@ from typing import Any
 from ._errors import HostUnsupported, TransportError
 from ._protocol import RET_OK
 
+#: The source of a context that cannot say what it talks to, loading into a memory-only cache.
+UNIDENTIFIED = "unidentified"
 #: How the simulator's GetGlobalState reply starts its ``program_status_desc``.
 SIMULATOR_MARK = "futu-buybacks simulator"
 

@@ -40,7 +40,7 @@ def test_upsert_replaces_an_amended_record(tmp_path):
         records = synthetic_records("HK.00700", 5)
         assert full_fetch(cache, "HK.00700", records)[1] == (5, 0)
         amended = dict(records[0], buy_back_money=1.5)
-        stored = cache.store_page(cache.refresh(SRC, "HK.00700"), [amended], next_key="5", now=3.0)
+        stored = cache.store_page(cache.begin_refresh(SRC, "HK.00700"), [amended], next_key="5", now=3.0)
         assert stored == (0, 1)  # the page's one record was known: a refresh stops here
         rows = cache.rows(HK, SRC, ["HK.00700"])
         assert len(rows) == 5 and rows[0][HK.names.index("buy_back_money") + 1] == 1.5
@@ -70,10 +70,34 @@ def test_a_clock_stepping_back_does_not_make_a_full_fetch_drop_what_it_just_fetc
         cache.store_page(fetch, records[2:], next_key="-1", now=401.0)
         assert len(cache.rows(A, SRC, ["SZ.000001"])) == 4
         # a refresh on a host whose clock is behind, then a full fetch that no longer sees one record
-        cache.store_page(cache.refresh(SRC, "SZ.000001"), records[:1], next_key="1", now=5.0)
+        cache.store_page(cache.begin_refresh(SRC, "SZ.000001"), records[:1], next_key="1", now=5.0)
         fetch = cache.begin_full_fetch(SRC, "SZ.000001", 3.0)
         cache.store_page(fetch, records[1:], next_key="-1", now=4.0)
         assert len(cache.rows(A, SRC, ["SZ.000001"])) == 3
+
+
+def test_a_refresh_interrupted_after_its_first_page_goes_on_past_it(tmp_path):
+    """Found in review: "known" meant "in the cache now", so a refresh interrupted after a page
+    of new records (or started again after a rejected key) stopped at that page the next time,
+    and the new records of its later pages were missed until the next full fetch."""
+    path = tmp_path / "c.sqlite3"
+    old = synthetic_records("HK.00700", 60)
+    new = [dict(record, end_date=record["end_date"] + 400 * 86400) for record in old]  # 400 days on
+    server = new + old  # newest first: 60 new records, then the 60 cached
+    with Cache(path) as cache:
+        full_fetch(cache, "HK.00700", old)
+        refresh = cache.begin_refresh(SRC, "HK.00700")
+        assert cache.store_page(refresh, server[:50], next_key="50", now=2.0) == (50, 0)
+    with Cache(path) as cache:  # the process was killed here; the next load:
+        state = cache.state(SRC, "HK.00700")
+        assert state.complete and state.refresh_run == refresh.run and state.refresh_key == "50"
+        resumed = cache.resumed_fetch(state)
+        assert cache.store_page(resumed, server[:50], next_key="50", now=3.0) == (50, 0)  # asked again: still new
+        assert cache.store_page(resumed, server[50:100], next_key="100", now=3.0) == (10, 40)
+        state = cache.state(SRC, "HK.00700")
+        assert state.refresh_run is None and state.checked_at == 3.0
+        assert len(cache.rows(HK, SRC, ["HK.00700"])) == 120
+        assert cache.store_page(cache.begin_refresh(SRC, "HK.00700"), server[:50], next_key="50", now=4.0) == (0, 50)
 
 
 def test_a_second_full_fetch_of_the_same_code_does_not_make_the_first_drop_its_rows(tmp_path):

@@ -74,7 +74,7 @@ def test_unreachable_opend_is_a_message_not_a_traceback(tmp_path):
 
 
 @pytest.mark.parametrize("args, message", [
-    (["--num", "0"], "--num must be in 1..50"),
+    (["--num", "0"], "--num: num must be an int in 1..50, got 0"),
     (["--rate", "fast"], "rate must look like '30/30'"),
     ([], None),
 ])

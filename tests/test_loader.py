@@ -142,11 +142,12 @@ def test_refusals_from_another_client_are_waited_out(sdk):
         ctx = sdk.OpenQuoteContext(host=sim.host, port=sim.port)
         try:
             sim.inject("frequency", times=3)
-            tables = load_buybacks(["HK.00001", "HK.00002"], ctx, cache=False,
+            tables = load_buybacks(["HK.00001", "HK.00002"], ctx, cache=False, retries=0,
                                    limiter=RateLimiter("40/0.2"))
         finally:
             ctx.close()
     assert tables.ok and sim.refused == 3
+    assert tables.requests == sim.requests[3235] == 2 * 2 + 3  # refused ones asked again, not given up
     assert_matches_dataset(tables, dataset, ["HK.00001", "HK.00002"])
 
 
@@ -162,6 +163,51 @@ def test_failing_code_is_reported_and_others_kept(sdk):
             ctx.close()
     assert tables.errors == {"HK.00001": "server busy", "HK.09999": "unknown stock HK.09999"}
     assert (tables.hk_buy_back_list["code"] == "HK.00002").sum() == 60
+    # busy: the first try and 2 retries; HK.00002: 2 pages; the unknown code: 1, not retried
+    assert tables.requests == sim.requests[3235] == 3 + 2 + 1
+
+
+def test_unknown_codes_cost_one_request_each(sdk):
+    codes = ["HK.09991", "HK.09992", "SH.609993", "SZ.009994"]
+    with Simulator(synthetic_dataset(["HK.00001"], 10)) as sim:
+        ctx = sdk.OpenQuoteContext(host=sim.host, port=sim.port)
+        try:
+            tables = load_buybacks(codes, ctx, cache=False, retries=2, limiter=RateLimiter("1000/1"))
+        finally:
+            ctx.close()
+    assert tables.errors == {code: f"unknown stock {code}" for code in codes}
+    assert tables.requests == sim.requests[3235] == 4  # was 12: each tried 3 times
+
+
+def test_a_resume_key_the_server_no_longer_accepts_restarts_the_code(sdk, tmp_path):
+    """A run stopped mid full fetch saves the next page's key; the server's data then shrinks, so
+    it refuses that key. The next run restarts the code's full fetch instead of failing forever."""
+    dataset = synthetic_dataset(["HK.00001"], 120)
+    clock = [1_000_000.0]
+    cache = Cache(tmp_path / "c.sqlite3")
+    with Simulator(dataset) as sim:
+        ctx = sdk.OpenQuoteContext(host=sim.host, port=sim.port)
+        try:
+            def run(retries=2):
+                before = sim.requests[3235]
+                clock[0] += 60
+                tables = load_buybacks(["HK.00001"], ctx, cache=cache, retries=retries,
+                                       limiter=RateLimiter("1000/1"), clock=lambda: clock[0])
+                assert tables.requests == sim.requests[3235] - before
+                return tables
+            sim.inject("delay", delay=0)  # the first page is answered,
+            sim.inject("error")           # the second fails
+            assert run(retries=0).errors == {"HK.00001": "simulated server error"}
+            assert cache.state(sim.source, "HK.00001").resume_key == "50"
+            del dataset.records["HK.00001"][30:]  # 30 records left: offset 50 is refused
+            healed = run()
+            # the refused key once (not 3 times, failing, on every run), then the one page of 30
+            assert healed.ok and healed.requests == 1 + 1
+            assert cache.state(sim.source, "HK.00001").complete
+            assert_matches_dataset(healed, dataset, ["HK.00001"])
+            assert run().requests == 0  # fresh: nothing to ask
+        finally:
+            ctx.close()
 
 
 def test_with_timestamps_uses_the_market_zone(world):

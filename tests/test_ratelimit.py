@@ -81,7 +81,8 @@ def test_parse_rate(text, expected):
     assert parse_rate(text) == expected
 
 
-@pytest.mark.parametrize("text", ["30", "a/b", "0/30", "30/0", "-1/30"])
+@pytest.mark.parametrize("text", ["30", "a/b", "0/30", "30/0", "-1/30", 30, None, (30,), (30, "30"),
+                                  (30, float("inf")), (float("nan"), 30), (True, 30), {"30": 30}])
 def test_bad_rate(text):
     with pytest.raises(InvalidArgument, match="rate"):
         parse_rate(text)

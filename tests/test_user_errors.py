@@ -48,6 +48,66 @@ def test_an_sdk_that_is_not_installed_is_a_message(simulator, tmp_path):
         load_buybacks(["HK.00700"], port=simulator.port, sdk=missing, cache=False, progress=False)
 
 
+BAD_LOADER_ARGUMENTS = [
+    ({"num": 0}, "num must be an int in 1..50, got 0"),
+    ({"num": 51}, "num must be an int in 1..50, got 51"),
+    ({"num": "x"}, "num must be an int in 1..50 or None"),
+    ({"num": 0.5}, r"num must be an int in 1..50, got 0.5 \(int\(num\) = 0\)"),
+    ({"retries": -1}, "retries must be an int >= 0, got -1"),
+    ({"retries": 1.5}, "retries must be an int >= 0, got 1.5"),
+    ({"retries": None}, "retries must be an int >= 0, got None"),
+    ({"rate": "fast"}, "rate must look like '30/30'"),
+    ({"rate": 30}, r"rate must be 'N/SECONDS' such as '30/30', or \(N, SECONDS\), got 30"),
+    ({"rate": (0, 30)}, "rate needs at least 1 request per a positive period"),
+    ({"max_age": 7}, "max_age must be a datetime.timedelta or None"),
+    ({"max_age": "7d"}, "max_age must be a datetime.timedelta or None"),
+    ({"fresh_for": 3600}, "fresh_for must be a datetime.timedelta, got int 3600"),
+    ({"fresh_for": None}, "fresh_for must be a datetime.timedelta, got NoneType"),
+    ({"full": "yes"}, "full must be True or False"),
+    ({"progress": "auto"}, "progress must be True, False or None"),
+    ({"cache": 1.5}, "cache must be True, False, None, a path or a Cache"),
+    ({"limiter": "30/30"}, "limiter must be a RateLimiter or None"),
+    ({"port": "11111"}, "port must be an int in 1..65535"),
+    ({"port": 0}, "port must be an int in 1..65535"),
+    ({"host": ""}, "host must be a non-empty str"),
+    ({"connect_timeout": 0}, "connect_timeout must be a positive number of seconds"),
+    ({"clock": 5.0}, "clock must be a callable"),
+]
+
+
+@pytest.mark.skipif(not SDKS, reason="no SDK installed")
+@pytest.mark.parametrize("kwargs, message", BAD_LOADER_ARGUMENTS, ids=[repr(k) for k, _ in BAD_LOADER_ARGUMENTS])
+def test_loader_arguments_are_refused_before_connecting_or_requesting(kwargs, message, tmp_path):
+    """``num=0`` used to cost 3 requests per code (OpenD refuses it, the loader retried); every
+    argument is now checked before the cache is opened, a context connected or a request sent."""
+    arguments = {"host": "127.0.0.1", "cache": tmp_path / "c.sqlite3", "progress": False, **kwargs}
+    with Simulator() as sim:
+        arguments.setdefault("port", sim.port)
+        with pytest.raises(InvalidArgument, match=message):
+            load_buybacks(["HK.00700", "HK.00005"], sdk=SDKS[0], **arguments)
+        assert sum(sim.requests.values()) == 0  # not even InitConnect
+    assert not (tmp_path / "c.sqlite3").exists()
+
+
+@pytest.mark.skipif(not SDKS, reason="no SDK installed")
+def test_num_follows_the_compatibility_methods_rule(simulator):
+    """What ``int()`` turns into 1..50 is sent as that int, as by the method; None: the server's 10."""
+    ctx = shim_context_class(__import__(SDKS[0]))(host=simulator.host, port=simulator.port)
+    try:
+        for num, pages in (("25", 1), (7.9, 4), (None, 3)):  # HK.00700 has 25 records
+            assert load_buybacks("HK.00700", ctx, num=num, cache=False, progress=False,
+                                 limiter=RateLimiter("1000/1")).requests == pages
+    finally:
+        ctx.close()
+
+
+@pytest.mark.skipif(not SDKS, reason="no SDK installed")
+def test_the_command_refuses_num_by_the_same_rule(tmp_path):
+    result = console("fetch", "HK.00700", "--num", "51", "--no-cache", "--out-dir", str(tmp_path / "out"))
+    assert_message(result, 2, "--num: num must be an int in 1..50, got 51")
+    assert not (tmp_path / "out").exists()
+
+
 def test_an_unknown_sdk_name_is_refused_before_connecting(simulator):
     sent = simulator.requests[3235]
     with pytest.raises(InvalidArgument, match="sdk must be 'futu' or 'moomoo'.*got 'futuu'"):

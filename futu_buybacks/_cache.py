@@ -227,9 +227,10 @@ class Cache:
             for schema in (HK, A):
                 columns = ", ".join(f"{c.name} {_SQL_TYPES[c.kind]}" for c in schema.columns)
                 db.execute(f"""CREATE TABLE IF NOT EXISTS {_TABLE[schema.key]} (
-                    source TEXT NOT NULL, code TEXT NOT NULL, identity TEXT NOT NULL, sort_key INTEGER,
-                    first_run INTEGER NOT NULL, seen_run INTEGER NOT NULL, {columns},
-                    PRIMARY KEY (source, code, identity))""")
+                    source TEXT NOT NULL, code TEXT NOT NULL, identity TEXT NOT NULL, version INTEGER NOT NULL,
+                    sort_key INTEGER, first_run INTEGER NOT NULL, seen_run INTEGER NOT NULL,
+                    first_seen REAL NOT NULL, last_seen REAL NOT NULL, replaced_at REAL, {columns},
+                    PRIMARY KEY (source, code, identity, version))""")
 
     def transaction(self) -> "_Transaction":
         if self.read_only:
@@ -274,7 +275,8 @@ class Cache:
                     "SELECT address FROM sources WHERE source = ? ORDER BY address", (name,)))
                 codes, last = db.execute("SELECT COUNT(*), MAX(checked_at) FROM codes WHERE source = ?",
                                          (name,)).fetchone()
-                hk, a = (db.execute(f"SELECT COUNT(*) FROM {_TABLE[s.key]} WHERE source = ?", (name,)).fetchone()[0]
+                hk, a = (db.execute(f"SELECT COUNT(*) FROM {_TABLE[s.key]} WHERE source = ? AND replaced_at IS NULL",
+                                    (name,)).fetchone()[0]
                          for s in (HK, A))
                 out.append(SourceSummary(name, addresses, codes, hk, a, last))
         return out
@@ -341,41 +343,61 @@ class Cache:
 
     def store_page(self, fetch: Fetch, records: Sequence[Mapping[str, Any]], *, next_key: str,
                    now: float) -> Stored:
-        """Upsert one page's records and the code's progress in one transaction.
+        """Store one page's records and the code's progress in one transaction.
 
-        Every record is marked with the fetch's number: ``first_run`` when it is new, ``seen_run``
-        each time.  The last page of a full fetch deletes the code's records no fetch since its
-        start has seen (``seen_run`` below its number): the server no longer has them.  The
-        numbers come from the file, so neither a clock stepping back nor another host's clock, nor
-        a second process starting a full fetch of the same code, makes it delete records just
-        fetched.  A record is *known* to this fetch if it was first stored by an earlier one, so
-        a refresh interrupted after its first pages, or started again, still goes on past them.
+        Versions: a record the cache holds with the same values is marked seen (``seen_run``,
+        ``last_seen``); one whose values changed (an amended record) closes its current version
+        (``replaced_at = now``) and gets a new one; a new record gets its first version.  Old
+        versions are kept, so :meth:`rows` with ``as_of`` returns what a read at that time did.
+
+        The last page of a full fetch closes the code's current versions that no fetch since its
+        start has seen (``seen_run`` below its number): the server no longer has them.  Fetch
+        numbers come from the file, so neither a clock stepping back nor another host's clock,
+        nor a second process starting a full fetch of the same code, closes records just fetched.
+        A record is *known* to this fetch if an earlier fetch first stored it, so a refresh
+        interrupted after its first pages, or started again, still goes on past them.
         """
         schema = SCHEMA_BY_MARKET[fetch.code[:2]]
         table = _TABLE[schema.key]
         names = schema.names
-        placeholders = ", ".join("?" * (len(names) + 6))
-        updates = ", ".join(f"{n} = excluded.{n}" for n in (*names, "sort_key", "seen_run"))
-        rows = {}
+        page = {}
         for record in records:
             clean = clean_record(schema, record)
-            identity = record_identity(schema, clean)
-            rows[identity] = (fetch.source, fetch.code, identity, _sort_key(schema, clean), fetch.run, fetch.run,
-                              *(clean[n] for n in names))
+            page[record_identity(schema, clean)] = (_sort_key(schema, clean), tuple(clean[n] for n in names))
         key = (fetch.source, fetch.code)
+        identities = json.dumps(list(page))
         with self.transaction() as db:
-            known = db.execute(f"SELECT COUNT(*) FROM {table} WHERE source = ? AND code = ? AND first_run < ? "
-                               "AND identity IN (SELECT value FROM json_each(?))",
-                               (*key, fetch.run, json.dumps(list(rows)))).fetchone()[0]
-            db.executemany(f"INSERT INTO {table} (source, code, identity, sort_key, first_run, seen_run, "
-                           f"{', '.join(names)}) VALUES ({placeholders}) "
-                           f"ON CONFLICT(source, code, identity) DO UPDATE SET {updates}", rows.values())
+            history = {row[0]: row[1:] for row in db.execute(
+                f"SELECT identity, MAX(version), MIN(first_run) FROM {table} WHERE source = ? AND code = ? "
+                "AND identity IN (SELECT value FROM json_each(?)) GROUP BY identity", (*key, identities))}
+            known = sum(1 for _, first_run in history.values() if first_run < fetch.run)
+            current = {row[0]: (row[1], row[2:]) for row in db.execute(
+                f"SELECT identity, version, {', '.join(names)} FROM {table} WHERE source = ? AND code = ? "
+                "AND replaced_at IS NULL AND identity IN (SELECT value FROM json_each(?))", (*key, identities))}
+            seen, replaced, inserted = [], [], []
+            for identity, (sort_key, values) in page.items():
+                version, stored = current.get(identity, (None, None))
+                if stored == values:
+                    seen.append((fetch.run, now, sort_key, *key, identity, version))
+                    continue
+                if version is not None:
+                    replaced.append((now, *key, identity, version))
+                number = history[identity][0] + 1 if identity in history else 1
+                inserted.append((*key, identity, number, sort_key, fetch.run, fetch.run, now, now, *values))
+            db.executemany(f"UPDATE {table} SET seen_run = ?, last_seen = ?, sort_key = ? "
+                           "WHERE source = ? AND code = ? AND identity = ? AND version = ?", seen)
+            db.executemany(f"UPDATE {table} SET replaced_at = ? "
+                           "WHERE source = ? AND code = ? AND identity = ? AND version = ?", replaced)
+            db.executemany(f"INSERT INTO {table} (source, code, identity, version, sort_key, first_run, seen_run, "
+                           f"first_seen, last_seen, {', '.join(names)}) VALUES "
+                           f"({', '.join('?' * (len(names) + 9))})", inserted)
             if fetch.full and next_key != "-1":
                 db.execute("UPDATE codes SET resume_key = ?, checked_at = ? WHERE source = ? AND code = ?",
                            (next_key, now, *key))
             elif fetch.full:
-                # A completed full fetch makes the cache equal to the server: drop what it did not see.
-                db.execute(f"DELETE FROM {table} WHERE source = ? AND code = ? AND seen_run < ?", (*key, fetch.run))
+                # A completed full fetch makes the cache equal to the server: close what it did not see.
+                db.execute(f"UPDATE {table} SET replaced_at = ? WHERE source = ? AND code = ? "
+                           "AND replaced_at IS NULL AND seen_run < ?", (now, *key, fetch.run))
                 db.execute("UPDATE codes SET complete = 1, resume_key = NULL, full_at = ?, checked_at = ? "
                            "WHERE source = ? AND code = ?", (fetch.started_at, now, *key))
             elif known or next_key == "-1":  # the refresh reached what was cached before it: done
@@ -383,27 +405,33 @@ class Cache:
                            "WHERE source = ? AND code = ?", (now, *key))
             else:
                 db.execute("UPDATE codes SET refresh_key = ? WHERE source = ? AND code = ?", (next_key, *key))
-        return Stored(len(rows) - known, known)
+        return Stored(len(page) - known, known)
 
     # ---- reading ----------------------------------------------------------------------------
-    def rows(self, schema: FrameSchema, source: str,
-             codes: Optional[Iterable[str]] = None) -> List[Tuple[Any, ...]]:
-        """``(code, *columns)`` rows of ``source``, codes in the order given (all codes sorted if
-        None), newest first."""
+    def rows(self, schema: FrameSchema, source: str, codes: Optional[Iterable[str]] = None, *,
+             as_of: Optional[float] = None) -> List[Tuple[Any, ...]]:
+        """``(code, *columns, first_seen)`` rows of ``source``, codes in the order given (all codes
+        sorted if None), newest first: the current version of each record, or with ``as_of``
+        (Unix seconds) the versions a read at that moment returned."""
         with self._lock:
-            return self._select(schema, source, codes).fetchall()
+            return self._select(schema, source, codes, as_of).fetchall()
 
-    def _select(self, schema: FrameSchema, source: str, codes: Optional[Iterable[str]]) -> sqlite3.Cursor:
+    def _select(self, schema: FrameSchema, source: str, codes: Optional[Iterable[str]],
+                as_of: Optional[float]) -> sqlite3.Cursor:
         table = _TABLE[schema.key]
         columns = ", ".join(f"r.{n}" for n in schema.names)
+        if as_of is None:
+            when, params = "r.replaced_at IS NULL", ()
+        else:
+            when, params = "r.first_seen <= ? AND (r.replaced_at IS NULL OR r.replaced_at > ?)", (as_of, as_of)
         if codes is None:
-            return self._db.execute(f"SELECT r.code, {columns} FROM {table} r WHERE r.source = ? "
-                                    "ORDER BY r.code, r.sort_key DESC, r.identity", (source,))
+            return self._db.execute(f"SELECT r.code, {columns}, r.first_seen FROM {table} r WHERE r.source = ? "
+                                    f"AND {when} ORDER BY r.code, r.sort_key DESC, r.identity", (source, *params))
         # The codes' order comes from a JSON array read in the query: nothing is written to read.
-        return self._db.execute(f"SELECT r.code, {columns} FROM json_each(?) w "
-                                f"JOIN {table} r ON r.source = ? AND r.code = w.value "
+        return self._db.execute(f"SELECT r.code, {columns}, r.first_seen FROM json_each(?) w "
+                                f"JOIN {table} r ON r.source = ? AND r.code = w.value WHERE {when} "
                                 "ORDER BY w.key, r.sort_key DESC, r.identity",
-                                (json.dumps(list(dict.fromkeys(codes))), source))
+                                (json.dumps(list(dict.fromkeys(codes))), source, *params))
 
     def integrity_ok(self) -> bool:
         with self._lock:

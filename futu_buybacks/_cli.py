@@ -95,13 +95,15 @@ def _write_jsonl(frame: Any, path: Path) -> None:
     pandas' ``to_json`` rounds floats to ``double_precision`` decimals (10 by default, 15 at
     most): 1000880717.6 became 1000880717.6000000238 and 1e-300 became 0.0.  ``json.dumps``
     writes ``repr(float)``, which round-trips exactly.  Missing values (``<NA>``, NaN) are null,
-    as pandas wrote them.
+    as pandas wrote them; timestamps are ISO 8601 with their UTC offset.
     """
     import pandas as pd
 
     def cell(value: Any) -> Any:
-        if value is pd.NA or (isinstance(value, float) and not math.isfinite(value)):
+        if value is pd.NA or value is pd.NaT or (isinstance(value, float) and not math.isfinite(value)):
             return None
+        if isinstance(value, pd.Timestamp):  # first_seen: ISO 8601 with its offset
+            return value.isoformat()
         return value
 
     with open(path, "w", encoding="utf-8", newline="\n") as out:

@@ -61,7 +61,8 @@ def load_buybacks(codes: Union[str, Iterable[str]], ctx: Any = None, *, host: st
                   max_age: Optional[dt.timedelta] = DEFAULT_MAX_AGE,
                   fresh_for: dt.timedelta = DEFAULT_FRESH_FOR, progress: Optional[bool] = None,
                   retries: int = 2, verbose: bool = False, connect_timeout: float = DEFAULT_CONNECT_TIMEOUT,
-                  offline: bool = False, clock: Callable[[], float] = time.time) -> BuybackTables:
+                  offline: bool = False, as_of: Any = None,
+                  clock: Callable[[], float] = time.time) -> BuybackTables:
     """Every buyback record of ``codes`` (one code, or any iterable of codes), as tidy frames,
     plus the codes that failed and why.
 
@@ -91,6 +92,9 @@ def load_buybacks(codes: Union[str, Iterable[str]], ctx: Any = None, *, host: st
       An OpenD that cannot be reached is an error even when the cache could answer.
     - ``offline``: read the cache only, without connecting: the records of the source last
       confirmed at ``host:port`` (or the context's address).  The file is opened read-only.
+    - ``as_of``: a moment (timezone-aware ``datetime``/``Timestamp``, or Unix seconds): return
+      exactly what a load at that moment returned (the cache keeps every version of a record and
+      when it was replaced).  Reads the cache as ``offline`` does; nothing is fetched.
 
     Every record in the cache belongs to one data source (the simulator, or an OpenD's account:
     ``_sources.py``); a load asks the OpenD it connects to which source it is, and reads and
@@ -118,11 +122,12 @@ def load_buybacks(codes: Union[str, Iterable[str]], ctx: Any = None, *, host: st
             continue
         if code not in wanted:
             wanted.append(code)
+    moment = _moment(as_of)
     if not wanted:  # nothing valid to load: no connection, no cache
         return BuybackTables(tidy_frame(HK, []), tidy_frame(A, []), errors)
     address = address_key(*_address(ctx, host, port))
-    if offline:
-        return _read_offline(cache, address, wanted, errors)
+    if offline or moment is not None:
+        return _read_offline(cache, address, wanted, errors, moment)
     store = _open_cache(cache)
     with CtrlCRaises() as ctrl_c:
         connection = _Connection(ctx, host, port, sdk, connect_timeout, ctrl_c, verbose)
@@ -158,9 +163,24 @@ def load_buybacks(codes: Union[str, Iterable[str]], ctx: Any = None, *, host: st
                 store.close()
 
 
-def _tables(store: Cache, source: str, codes: List[str], errors: Dict[str, str], requests: int) -> BuybackTables:
-    return BuybackTables(tidy_frame(HK, store.rows(HK, source, codes)), tidy_frame(A, store.rows(A, source, codes)),
-                         errors, requests, source)
+def _tables(store: Cache, source: str, codes: List[str], errors: Dict[str, str], requests: int,
+            as_of: Optional[float] = None) -> BuybackTables:
+    return BuybackTables(tidy_frame(HK, store.rows(HK, source, codes, as_of=as_of)),
+                         tidy_frame(A, store.rows(A, source, codes, as_of=as_of)), errors, requests, source)
+
+
+def _moment(as_of: Any) -> Optional[float]:
+    """``as_of`` as Unix seconds; a naive datetime is refused (which zone would it be in?)."""
+    if as_of is None:
+        return None
+    if isinstance(as_of, (int, float)) and not isinstance(as_of, bool):
+        return float(as_of)
+    if isinstance(as_of, dt.datetime):
+        if as_of.tzinfo is None:
+            raise InvalidArgument(f"as_of must be timezone-aware (e.g. pd.Timestamp(..., tz='Asia/Hong_Kong')), "
+                                  f"got {as_of!r}")
+        return as_of.timestamp()
+    raise InvalidArgument(f"as_of must be a timezone-aware datetime or Unix seconds, got {as_of!r}")
 
 
 def _source(ctx: Any, store: Cache) -> str:
@@ -182,7 +202,7 @@ def _address(ctx: Any, host: str, port: int) -> Any:
 
 
 def _read_offline(cache: Union[bool, str, Path, Cache, None], address: str, codes: List[str],
-                  errors: Dict[str, str]) -> BuybackTables:
+                  errors: Dict[str, str], as_of: Optional[float] = None) -> BuybackTables:
     """The cached records of the source last confirmed at ``address``; no connection, no write."""
     if not cache:
         raise InvalidArgument("offline=True reads the cache: it needs one (cache=True, a path or a Cache)")
@@ -193,7 +213,7 @@ def _read_offline(cache: Union[bool, str, Path, Cache, None], address: str, code
         if source is None:
             raise CacheUnusable(f"the cache {store.path} has nothing from OpenD at {address}: "
                                 "load once with a connection first")
-        return _tables(store, source, codes, errors, 0)
+        return _tables(store, source, codes, errors, 0, as_of)
     finally:
         if not isinstance(cache, Cache):
             store.close()

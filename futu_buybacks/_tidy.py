@@ -1,8 +1,9 @@
 """Tidy, typed frames for data loaders (separate from the vendor-identical compatibility frames).
 
-One frame per market, a leading ``code`` column, the vendor's column names, and dtypes that do
-not depend on the data: ``Int64`` (nullable) for the vendor's int columns, ``float64`` for its
-floats, ``string`` for its strings; an empty frame has the same dtypes.
+One frame per market, a leading ``code`` column, the vendor's column names, then ``first_seen``
+(when the cache first stored that version of the record, UTC), and dtypes that do not depend on
+the data: ``Int64`` (nullable) for the vendor's int columns, ``float64`` for its floats,
+``string`` for its strings; an empty frame has the same dtypes.
 """
 
 from typing import Any, Dict, Iterable, Sequence
@@ -17,16 +18,24 @@ TIDY_DTYPES = {"int": "Int64", "float": "float64", "str": "string"}
 MARKET_ZONES = {HK.key: "Asia/Hong_Kong", A.key: "Asia/Shanghai"}
 
 
+FIRST_SEEN = "first_seen"
+FIRST_SEEN_DTYPE = "datetime64[ns, UTC]"
+
+
 def tidy_dtypes(schema: FrameSchema) -> Dict[str, str]:
-    return {"code": "string", **{c.name: TIDY_DTYPES[c.kind] for c in schema.columns}}
+    return {"code": "string", **{c.name: TIDY_DTYPES[c.kind] for c in schema.columns}, FIRST_SEEN: FIRST_SEEN_DTYPE}
 
 
 def tidy_frame(schema: FrameSchema, rows: Sequence[Sequence[Any]]) -> pd.DataFrame:
-    """A tidy frame from ``(code, *columns)`` rows (None for missing values)."""
-    names = ["code", *schema.names]
+    """A tidy frame from ``(code, *columns, first_seen)`` rows (None for missing values;
+    ``first_seen`` in Unix seconds)."""
+    names = ["code", *schema.names, FIRST_SEEN]
     frame = pd.DataFrame.from_records(list(rows), columns=names, coerce_float=False) if rows else \
         pd.DataFrame({name: [] for name in names})
-    return frame.astype(tidy_dtypes(schema))
+    seconds = pd.to_numeric(frame.pop(FIRST_SEEN), errors="coerce").astype("float64")
+    frame = frame.astype({name: dtype for name, dtype in tidy_dtypes(schema).items() if name != FIRST_SEEN})
+    frame[FIRST_SEEN] = pd.to_datetime(seconds, unit="s", utc=True).astype(FIRST_SEEN_DTYPE)
+    return frame
 
 
 def empty_tidy_frame(schema: FrameSchema) -> pd.DataFrame:

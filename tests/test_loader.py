@@ -15,7 +15,7 @@ from test_ratelimit import FakeClock
 
 from futu_buybacks import Cache, RateLimiter, load_buybacks, with_timestamps
 from futu_buybacks._cache import CacheUnusable
-from futu_buybacks._errors import TransportError
+from futu_buybacks._errors import InvalidArgument, TransportError
 from futu_buybacks._schema import HK, A
 from futu_buybacks._tidy import tidy_dtypes
 from futu_buybacks.simulator import Dataset, Simulator, synthetic_dataset, synthetic_records
@@ -62,7 +62,8 @@ def test_every_record_exactly_once_with_typed_frames(world, tmp_path):
     assert_matches_dataset(tables, sim.dataset, CODES)
     assert tables.requests == 3 + 2 + 1 + 1 + 1  # 120, 51, 50, 7, 0 records at 50 per page
     for schema, frame in ((HK, tables.hk_buy_back_list), (A, tables.a_buy_back_list)):
-        assert list(frame.columns) == ["code", *schema.names]
+        assert list(frame.columns) == ["code", *schema.names, "first_seen"]
+        assert frame["first_seen"].notna().all()
         assert frame.dtypes.astype(str).to_dict() == {k: str(pd.Series(dtype=v).dtype)
                                                       for k, v in tidy_dtypes(schema).items()}
     assert list(tables.hk_buy_back_list["code"].unique()) == ["HK.00700", "HK.01810"]
@@ -265,6 +266,41 @@ def test_resume_after_kill_refetches_nothing_stored(sdk, tmp_path):
     assert sent_before + tables.requests >= 24
 
 
+def test_as_of_returns_exactly_what_a_load_at_that_moment_returned(sdk, tmp_path):
+    """Amended, added and deleted records between three loads; as_of each load's time returns
+    that load's frames, and a record before its amendment is the old version."""
+    code = "SZ.000001"
+    records = synthetic_records(code, 4)
+    dataset = Dataset({code: [dict(r) for r in records]})
+    clock = [1_800_000_000.0]
+    path = tmp_path / "c.sqlite3"
+    with Simulator(dataset) as sim:
+        ctx = sdk.OpenQuoteContext(host=sim.host, port=sim.port)
+        try:
+            def load(**kwargs):
+                clock[0] += 3600
+                return clock[0], load_buybacks([code], ctx, cache=path, limiter=RateLimiter("1000/1"),
+                                               clock=lambda: clock[0], fresh_for=dt.timedelta(0), **kwargs)
+            t1, first = load()
+            dataset.records[code][1]["buy_back_money"] = 123.0             # amended
+            dataset.records[code].insert(0, dict(records[0], change_date=records[0]["change_date"] + 86400))  # new
+            t2, second = load()
+            del dataset.records[code][-1]                                 # deleted by the server
+            t3, third = load(full=True)
+        finally:
+            ctx.close()
+    assert len(first.a_buy_back_list) == 4 and len(second.a_buy_back_list) == 5 and len(third.a_buy_back_list) == 4
+    assert 123.0 in set(second.a_buy_back_list["buy_back_money"])
+    for moment, expected in ((t1, first), (t2, second), (t3, third)):
+        for as_of in (moment, pd.Timestamp(moment, unit="s", tz="Asia/Shanghai")):
+            again = load_buybacks([code], port=sim.port, cache=path, as_of=as_of)
+            pd.testing.assert_frame_equal(again.a_buy_back_list, expected.a_buy_back_list)
+    before = load_buybacks([code], port=sim.port, cache=path, as_of=t1 - 1)
+    assert before.a_buy_back_list.empty  # nothing was known before the first load
+    with pytest.raises(InvalidArgument, match="timezone-aware"):
+        load_buybacks([code], port=sim.port, cache=path, as_of=dt.datetime(2027, 1, 1))
+
+
 def test_an_unreachable_opend_is_an_error_even_when_the_cache_could_answer(world, tmp_path):
     sim, ctx = world
     path = tmp_path / "c.sqlite3"
@@ -297,7 +333,7 @@ def test_opend_gone_for_good_ends_the_run_with_a_message(sdk, tmp_path, monkeypa
     import threading
 
     from futu_buybacks import _loader
-    from futu_buybacks._errors import TransportError
+    from futu_buybacks._errors import InvalidArgument, TransportError
     monkeypatch.setattr(_loader, "RECONNECT_PATIENCE", 1.0)
     codes = [f"HK.{i:05d}" for i in range(1, 9)]
     dataset = synthetic_dataset(codes, 120)  # 3 pages each

@@ -1,5 +1,6 @@
 """What a user reads: no SDK chatter on stdout, the progress bar, the command's help and files."""
 
+import datetime as dt
 import io
 import json
 import math
@@ -165,6 +166,8 @@ def test_jsonl_floats_are_the_shortest_repr_that_round_trips(tmp_path):
     assert rows[-1]["end_date"] is None and rows[0]["publ_date"] == 1775664000
     assert f'"buy_back_money": {FLOATS[0]!r}' in lines[0] and '"buy_back_money": 1e-300' in lines[2]
     assert not any(math.isnan(v) for row in rows for v in row.values() if isinstance(v, float))
+    seen = [dt.datetime.fromisoformat(row["first_seen"]) for row in rows]  # ISO 8601, with its offset
+    assert all(moment.utcoffset() == dt.timedelta(0) for moment in seen)
 
 
 def test_summary_counts_are_singular_when_one():

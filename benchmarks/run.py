@@ -208,6 +208,29 @@ def bench_loader():
     row("bulk load: requests refused by the server", None, None, float(sim.refused), "0", sim.refused == 0)
 
 
+def bench_several_opends():
+    """Issue 15 §3: a cold load through two OpenDs (one per account, 30 per 3 s each) against one."""
+    codes = [f"HK.{i:05d}" for i in range(1, 61)] + [f"SZ.{i:06d}" for i in range(1, 31)]
+    dataset = synthetic_dataset(codes, 60)  # 2 pages each: 180 requests
+    walls, refused = {}, 0
+    for count in (1, 2):
+        servers = [Simulator(dataset, rate_limit=(30, 3.0), cache_replies=True).start() for _ in range(count)]
+        try:
+            start = time.perf_counter()
+            tables = load_buybacks(codes, opend=[f"{s.host}:{s.port}" for s in servers], cache=False,
+                                   rate="30/3", progress=False)
+            walls[count] = time.perf_counter() - start
+        finally:
+            for server in servers:
+                server.stop()
+        assert tables.ok, tables.errors
+        refused += sum(server.refused for server in servers)
+    ratio = walls[2] / walls[1]
+    row(f"cold load, {len(codes)} codes, {tables.requests} requests: two OpenDs / one (30/3 s each)", walls[1],
+        walls[2], ratio, "<= 0.55", ratio <= 0.55, unit="s")
+    row("cold load through one and two OpenDs: requests refused", None, None, float(refused), "0", refused == 0)
+
+
 def bench_warm_cache():
     """Issue 3.8: warm load of the whole cache, 1,000 codes x 100 records."""
     codes = [f"HK.{i:05d}" for i in range(1, 1001)]
@@ -243,7 +266,8 @@ def machine():
 
 def main():
     print(f"{'case':72s} {'native':>14s} {'shim':>14s} {'ratio':>7s} {'target':>10s}")
-    for bench in (bench_conversion, bench_end_to_end, bench_import, bench_memory, bench_loader, bench_warm_cache):
+    for bench in (bench_conversion, bench_end_to_end, bench_import, bench_memory, bench_loader, bench_several_opends,
+                  bench_warm_cache):
         bench()
     lines = ["# Benchmarks", "", f"Measured by `make bench` on {machine()}.", "",
              "Ratios are shim / native (the vendor's own method, futu-api 10.11.7108, in the same run on the "

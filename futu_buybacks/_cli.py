@@ -31,6 +31,9 @@ def _parser() -> argparse.ArgumentParser:
                        help="file with one code per line, UTF-8, # comments allowed (default: none)")
     fetch.add_argument("--host", default="127.0.0.1", help="OpenD's address (default: 127.0.0.1)")
     fetch.add_argument("--port", type=int, default=11111, help="OpenD's port (default: 11111)")
+    fetch.add_argument("--opend", action="append", metavar="HOST:PORT",
+                       help="an OpenD to share the codes with, each under its own rate limit; repeat it for "
+                            "each account's OpenD (instead of --host/--port; default: none)")
     fetch.add_argument("--sdk", choices=("futu", "moomoo"), help="SDK to connect with (default: the installed one)")
     fetch.add_argument("--num", type=int, default=50, help=f"rows per request, {NUM_MIN}..{NUM_MAX} (default: 50)")
     fetch.add_argument("--rate", default=VENDOR_RATE,
@@ -188,7 +191,7 @@ def _main(argv: Optional[List[str]]) -> int:
     try:
         tables = load_buybacks(codes, host=args.host, port=args.port, sdk=args.sdk, num=args.num, rate=args.rate,
                                cache=cache, full=args.full, verbose=args.verbose, connect_timeout=connect_timeout,
-                               offline=args.offline)
+                               offline=args.offline, opend=args.opend)
     except InvalidArgument as exc:  # an argument load_buybacks refuses before connecting
         print(f"futu-buybacks: {exc}", file=err)
         return 2

@@ -38,8 +38,10 @@ class CtrlCRaises:
         return self
 
     def reclaim(self) -> None:
-        """Make SIGINT raise again if something replaced the handler since the block began."""
-        if self._active and signal.getsignal(signal.SIGINT) is not signal.default_int_handler:
+        """Make SIGINT raise again if something replaced the handler since the block began (from
+        the main thread; a worker thread of a load through several OpenDs leaves it alone)."""
+        if (self._active and threading.current_thread() is threading.main_thread()
+                and signal.getsignal(signal.SIGINT) is not signal.default_int_handler):
             signal.signal(signal.SIGINT, signal.default_int_handler)
 
     def __exit__(self, kind: Optional[Type[BaseException]], value: Optional[BaseException],

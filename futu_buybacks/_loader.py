@@ -12,13 +12,15 @@ import os
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Dict, Iterable, List, Optional, Union
+from typing import Any, Callable, Dict, Iterable, List, Optional, Sequence, Union
 
 import pandas as pd
 
 from ._cache import Cache, CacheUnusable, Fetch, default_cache_path
 from ._codes import check_num, parse_code
 from ._connect import DEFAULT_CONNECT_TIMEOUT, open_context, resolve_sdk
+from ._dispatch import CodeQueue, Stopped, Worker
+from ._dispatch import run as run_workers
 from ._errors import BuybacksError, HostUnsupported, InvalidArgument, TransportError
 from ._host import close_and_wait, opend_address, quiet_console, sdk_package_of
 from ._interrupts import CtrlCRaises
@@ -61,7 +63,7 @@ def load_buybacks(codes: Union[str, Iterable[str]], ctx: Any = None, *, host: st
                   max_age: Optional[dt.timedelta] = DEFAULT_MAX_AGE,
                   fresh_for: dt.timedelta = DEFAULT_FRESH_FOR, progress: Optional[bool] = None,
                   retries: int = 2, verbose: bool = False, connect_timeout: float = DEFAULT_CONNECT_TIMEOUT,
-                  offline: bool = False, as_of: Any = None,
+                  offline: bool = False, as_of: Any = None, opend: Optional[Sequence[str]] = None,
                   clock: Callable[[], float] = time.time) -> BuybackTables:
     """Every buyback record of ``codes`` (one code, or any iterable of codes), as tidy frames,
     plus the codes that failed and why.
@@ -92,6 +94,10 @@ def load_buybacks(codes: Union[str, Iterable[str]], ctx: Any = None, *, host: st
       An OpenD that cannot be reached is an error even when the cache could answer.
     - ``offline``: read the cache only, without connecting: the records of the source last
       confirmed at ``host:port`` (or the context's address).  The file is opened read-only.
+    - ``opend``: several OpenDs (``["127.0.0.1:11111", "127.0.0.1:11112"]``, one per account):
+      the codes are shared among them, each under its own rate limit, into one cache; a code
+      cached under one's account goes to that one, and a failing OpenD's codes move to the
+      others (``_dispatch.py``).  Instead of ``host``/``port`` and ``ctx``.
     - ``as_of``: a moment (timezone-aware ``datetime``/``Timestamp``, or Unix seconds): return
       exactly what a load at that moment returned (the cache keeps every version of a record and
       when it was replaced).  Reads the cache as ``offline`` does; nothing is fetched.
@@ -110,7 +116,8 @@ def load_buybacks(codes: Union[str, Iterable[str]], ctx: Any = None, *, host: st
     """
     num = _check_arguments(host=host, port=port, num=num, rate=rate, limiter=limiter, cache=cache, full=full,
                            max_age=max_age, fresh_for=fresh_for, progress=progress, retries=retries,
-                           verbose=verbose, connect_timeout=connect_timeout, offline=offline, clock=clock)
+                           verbose=verbose, connect_timeout=connect_timeout, offline=offline, opend=opend,
+                           clock=clock)
     wanted: List[str] = []
     errors: Dict[str, str] = {}
     sdk = resolve_sdk(sdk) if ctx is None else sdk
@@ -125,48 +132,133 @@ def load_buybacks(codes: Union[str, Iterable[str]], ctx: Any = None, *, host: st
     moment = _moment(as_of)
     if not wanted:  # nothing valid to load: no connection, no cache
         return BuybackTables(tidy_frame(HK, []), tidy_frame(A, []), errors)
-    address = address_key(*_address(ctx, host, port))
+    endpoints = _endpoints(opend, ctx, host, port)
     if offline or moment is not None:
-        return _read_offline(cache, address, wanted, errors, moment)
+        return _read_offline(cache, [address_key(*e) for e in endpoints], wanted, errors, moment)
     store = _open_cache(cache)
-    with CtrlCRaises() as ctrl_c:
-        connection = _Connection(ctx, host, port, sdk, connect_timeout, ctrl_c, verbose)
-        sharing = contextlib.ExitStack()
+    with CtrlCRaises() as ctrl_c, contextlib.ExitStack() as stack:
+        if not isinstance(cache, Cache):
+            stack.callback(store.close)  # last: after every connection is closed
+        links = _connect(endpoints, ctx, sdk, connect_timeout, ctrl_c, verbose, store, clock, stack)
+        for link in links:
+            link.limiter = limiter if limiter is not None else stack.enter_context(shared_limiter(link.endpoint, rate))
+        bar = LoadProgress(len(wanted), [link.limiter for link in links], show=progress_wanted(progress))
+        stack.callback(bar.close)
+        sources = sorted({link.source for link in links})
+        log.info("futu_buybacks: loading %d code%s through %s (%s)", len(wanted), "" if len(wanted) == 1 else "s",
+                 "your context" if ctx is not None else ", ".join(f"OpenD at {link.address}" for link in links),
+                 ", ".join(sources))
+        queue = CodeQueue(wanted, _preferred(store, links, wanted) if len(sources) > 1 else {})
+        loaders = [_Loader(store, link.source, link.connection, link.limiter, num, retries, clock, bar,
+                           stop=lambda: queue.stopping) for link in links]
+        workers = [link.worker(loader, bar, full=full, max_age=max_age, fresh_for=fresh_for)
+                   for link, loader in zip(links, loaders)]
+        run_workers(workers, queue)
+        loaded_by = {code: worker.source for worker in workers for code in worker.loaded}
+        for code in wanted:
+            for worker in workers:
+                if code in worker.errors:
+                    errors[code] = worker.errors[code]
+        return _tables(store, [loaded_by.get(code, links[0].source) for code in wanted], wanted, errors,
+                       sum(loader.requests for loader in loaders))
+
+
+class _Link:
+    """One OpenD of a load: its connection, address, source and rate limiter."""
+
+    def __init__(self, endpoint: Any, connection: "_Connection", source: str):
+        self.endpoint, self.connection, self.source = endpoint, connection, source
+        self.address = address_key(*endpoint)
+        self.limiter: Any = None
+
+    def worker(self, loader: "_Loader", bar: LoadProgress, **how: Any) -> Worker:
+        def load(code: str) -> Optional[str]:
+            bar.start(code)
+            error = loader.load(code, **how)
+            if error:
+                log.info("futu_buybacks: %s failed: %s", code, error)
+            bar.finish_code()
+            return error
+        return Worker(f"OpenD at {self.address}", self.source, load)
+
+
+def _tables(store: Cache, sources: List[str], codes: List[str], errors: Dict[str, str], requests: int,
+            as_of: Optional[float] = None) -> BuybackTables:
+    """The frames of ``codes``, each read from its source (``sources[i]`` for ``codes[i]``)."""
+    by_source: Dict[str, List[str]] = {}
+    for code, source in zip(codes, sources):
+        by_source.setdefault(source, []).append(code)
+    frames = []
+    for schema in (HK, A):
+        parts = [tidy_frame(schema, store.rows(schema, source, part, as_of=as_of))
+                 for source, part in by_source.items()]
+        frame = parts[0] if len(parts) == 1 else _in_order(pd.concat(parts, ignore_index=True), codes)
+        frames.append(frame)
+    return BuybackTables(frames[0], frames[1], errors, requests, ", ".join(sorted(by_source)))
+
+
+def _in_order(frame: pd.DataFrame, codes: List[str]) -> pd.DataFrame:
+    """Rows in the order of ``codes`` (each code's rows keep theirs: newest first)."""
+    position = frame["code"].map({code: i for i, code in enumerate(codes)})
+    return frame.iloc[position.argsort(kind="stable")].reset_index(drop=True)
+
+
+def _endpoints(opend: Any, ctx: Any, host: str, port: int) -> List[Any]:
+    """The OpenDs to load through: ``opend`` ("HOST:PORT" strings), else the context's, else host:port."""
+    if opend is None:
+        return [_address(ctx, host, port)]
+    if ctx is not None:
+        raise InvalidArgument("pass either ctx or opend=[...], not both: a context talks to one OpenD")
+    items = [opend] if isinstance(opend, str) else list(opend)
+    endpoints = []
+    for item in items:
+        text = str(item)
+        where, _, number = text.rpartition(":")
+        if not where or not number.isdigit() or not 1 <= int(number) <= 65535:
+            raise InvalidArgument(f"opend must be HOST:PORT strings, e.g. '127.0.0.1:11111', got {item!r}")
+        if (where, int(number)) not in endpoints:
+            endpoints.append((where, int(number)))
+    if not endpoints:
+        raise InvalidArgument("opend=[] names no OpenD")
+    return endpoints
+
+
+def _connect(endpoints: List[Any], ctx: Any, sdk: Optional[str], connect_timeout: float, ctrl_c: CtrlCRaises,
+             verbose: bool, store: Cache, clock: Callable[[], float], stack: contextlib.ExitStack) -> List[_Link]:
+    """A connected, identified link per OpenD; one that cannot be reached is skipped with a warning
+    while another can (the first failure is raised when none can)."""
+    links, failures = [], []
+    for endpoint in endpoints:
+        connection = _Connection(ctx, *endpoint, sdk, connect_timeout, ctrl_c, verbose)
+        stack.callback(connection.close)
         try:
             connection.open()
-            source = _source(connection.ctx, store)
-            before = store.confirm_source(address, source, clock())
-            if before is not None:
-                log.warning("futu_buybacks: %s now serves %s (it served %s): reading and writing %s only",
-                            address, source, before, source)
-            if limiter is None:
-                limiter = sharing.enter_context(shared_limiter(_address(ctx, host, port), rate))
-            bar = LoadProgress(len(wanted), limiter, show=progress_wanted(progress))
-            log.info("futu_buybacks: loading %d code%s through %s (%s)", len(wanted), "" if len(wanted) == 1 else "s",
-                     "your context" if ctx is not None else f"OpenD at {host}:{port}", source)
-            loader = _Loader(store, source, connection, limiter, num, retries, clock, bar)
-            try:
-                for code in wanted:
-                    bar.start(code)
-                    error = loader.load(code, full=full, max_age=max_age, fresh_for=fresh_for)
-                    if error:
-                        errors[code] = error
-                        log.info("futu_buybacks: %s failed: %s", code, error)
-                    bar.finish_code()
-            finally:
-                bar.close()
-            return _tables(store, source, wanted, errors, loader.requests)
-        finally:
-            sharing.close()
-            connection.close()
-            if not isinstance(cache, Cache):
-                store.close()
+        except TransportError as exc:
+            if len(endpoints) == 1:
+                raise
+            log.warning("futu_buybacks: %s; loading through the other OpenDs", exc)
+            failures.append(exc)
+            continue
+        link = _Link(endpoint, connection, _source(connection.ctx, store))
+        before = store.confirm_source(link.address, link.source, clock())
+        if before is not None:
+            log.warning("futu_buybacks: %s now serves %s (it served %s): reading and writing %s only",
+                        link.address, link.source, before, link.source)
+        links.append(link)
+    if not links:
+        raise failures[0]
+    return links
 
 
-def _tables(store: Cache, source: str, codes: List[str], errors: Dict[str, str], requests: int,
-            as_of: Optional[float] = None) -> BuybackTables:
-    return BuybackTables(tidy_frame(HK, store.rows(HK, source, codes, as_of=as_of)),
-                         tidy_frame(A, store.rows(A, source, codes, as_of=as_of)), errors, requests, source)
+def _preferred(store: Cache, links: List[_Link], codes: List[str]) -> Dict[str, str]:
+    """Per code already cached under one of the links' sources: that source."""
+    preferred = {}
+    for code in codes:
+        for link in links:
+            if store.state(link.source, code) is not None:
+                preferred[code] = link.source
+                break
+    return preferred
 
 
 def _moment(as_of: Any) -> Optional[float]:
@@ -201,19 +293,21 @@ def _address(ctx: Any, host: str, port: int) -> Any:
     return address if isinstance(address, tuple) else ("context", address)
 
 
-def _read_offline(cache: Union[bool, str, Path, Cache, None], address: str, codes: List[str],
+def _read_offline(cache: Union[bool, str, Path, Cache, None], addresses: List[str], codes: List[str],
                   errors: Dict[str, str], as_of: Optional[float] = None) -> BuybackTables:
-    """The cached records of the source last confirmed at ``address``; no connection, no write."""
+    """The cached records of the sources last confirmed at ``addresses``; no connection, no write.
+    With several, each code is read from the first of their sources that holds it."""
     if not cache:
         raise InvalidArgument("offline=True reads the cache: it needs one (cache=True, a path or a Cache)")
     store = cache if isinstance(cache, Cache) else Cache(default_cache_path() if cache is True else cache,
                                                          read_only=True)
     try:
-        source = store.source_at(address)
-        if source is None:
-            raise CacheUnusable(f"the cache {store.path} has nothing from OpenD at {address}: "
+        sources = [source for source in (store.source_at(address) for address in addresses) if source is not None]
+        if not sources:
+            raise CacheUnusable(f"the cache {store.path} has nothing from OpenD at {', '.join(addresses)}: "
                                 "load once with a connection first")
-        return _tables(store, source, codes, errors, 0, as_of)
+        chosen = [next((s for s in sources if store.state(s, code) is not None), sources[0]) for code in codes]
+        return _tables(store, chosen, codes, errors, 0, as_of)
     finally:
         if not isinstance(cache, Cache):
             store.close()
@@ -221,7 +315,7 @@ def _read_offline(cache: Union[bool, str, Path, Cache, None], address: str, code
 
 def _check_arguments(*, host: Any, port: Any, num: Any, rate: Any, limiter: Any, cache: Any, full: Any,
                      max_age: Any, fresh_for: Any, progress: Any, retries: Any, verbose: Any,
-                     connect_timeout: Any, offline: Any, clock: Any) -> Optional[int]:
+                     connect_timeout: Any, offline: Any, opend: Any, clock: Any) -> Optional[int]:
     """Refuse, before anything is opened or sent, what would fail later or cost requests for
     nothing (``num=0`` is refused by OpenD for every page); returns ``num`` as it is sent.
 
@@ -236,6 +330,8 @@ def _check_arguments(*, host: Any, port: Any, num: Any, rate: Any, limiter: Any,
     parse_rate(rate)
     if limiter is not None and not isinstance(limiter, RateLimiter):
         raise InvalidArgument(f"limiter must be a RateLimiter or None, got {type(limiter).__name__}")
+    if limiter is not None and opend is not None and not isinstance(opend, str) and len(list(opend)) > 1:
+        raise InvalidArgument("limiter= is one OpenD's budget; with several OpenDs each gets its own (rate=)")
     if not (cache is None or isinstance(cache, (bool, str, os.PathLike, Cache))):
         raise InvalidArgument(f"cache must be True, False, None, a path or a Cache, got {type(cache).__name__} "
                               f"{cache!r}")
@@ -317,11 +413,15 @@ def _package_or_none(ctx: Any) -> Optional[str]:
 
 
 class _Loader:
+    """Brings codes up to date in the cache through one connection; ``stop()`` true ends it
+    between pages (:class:`Stopped`)."""
+
     def __init__(self, cache: Cache, source: str, connection: _Connection, limiter: RateLimiter, num: int,
-                 retries: int, clock: Callable[[], float], progress: LoadProgress):
+                 retries: int, clock: Callable[[], float], progress: LoadProgress,
+                 stop: Callable[[], bool] = lambda: False):
         self.cache, self.source, self.fetch, self.limiter = cache, source, connection.fetch, limiter
         self.num, self.retries, self.clock = num, retries, clock
-        self.progress = progress
+        self.progress, self.stop = progress, stop
         self.requests = 0
 
     def _count(self) -> None:
@@ -379,6 +479,8 @@ class _Loader:
                 self.progress.page(len(records))
                 if not fetch.full and stored.known:
                     return None
+                if self.stop():
+                    raise Stopped()
         except OverflowError as exc:  # a value beyond SQLite's 64-bit integers
             return f"value out of range for the cache: {exc}"
         return None

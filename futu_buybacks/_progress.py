@@ -7,9 +7,10 @@ start instead of promising the pace of its first, unthrottled requests.
 """
 
 import sys
+import threading
 import time
 import warnings
-from typing import Any, Callable, Optional
+from typing import Any, Callable, Optional, Sequence, Union
 
 from ._ratelimit import RateLimiter
 
@@ -38,49 +39,60 @@ def plural(count: int, word: str) -> str:
 class LoadProgress:
     """Counts what a load did; shows it on a tqdm bar when ``show``."""
 
-    def __init__(self, total: int, limiter: RateLimiter, show: bool, clock: Callable[[], float] = time.monotonic):
+    def __init__(self, total: int, limiters: Union[RateLimiter, Sequence[RateLimiter]], show: bool,
+                 clock: Callable[[], float] = time.monotonic):
         self.total, self.done, self.requests, self.records = total, 0, 0, 0
         self.code = ""
-        self._limiter = limiter
-        self._waits_before, self._waited_before = limiter.waits, limiter.waited
+        self._limiters = [limiters] if isinstance(limiters, RateLimiter) else list(dict.fromkeys(limiters))
+        self._waits_before = sum(limiter.waits for limiter in self._limiters)
+        self._waited_before = sum(limiter.waited for limiter in self._limiters)
+        self._lock = threading.Lock()  # several OpenDs: one thread each
         self._clock = clock
         self._start = clock()
         self._bar = _bar(total) if show else None
 
     @property
     def waits(self) -> int:
-        return self._limiter.waits - self._waits_before
+        return sum(limiter.waits for limiter in self._limiters) - self._waits_before
 
     def start(self, code: str) -> None:
-        self.code = code
-        self._show()
+        with self._lock:
+            self.code = code
+            self._show()
 
     def request(self) -> None:
-        self.requests += 1
-        self._show()
+        with self._lock:
+            self.requests += 1
+            self._show()
 
     def page(self, records: int) -> None:
-        self.records += records
+        with self._lock:
+            self.records += records
 
     def finish_code(self) -> None:
-        self.done += 1
-        self._show()
-        if self._bar is not None:
-            self._bar.update(1)
+        with self._lock:
+            self.done += 1
+            self._show()
+            if self._bar is not None:
+                self._bar.update(1)
 
     def close(self) -> None:
         if self._bar is not None:
-            self._show()
-            self._bar.close()
+            with self._lock:
+                self._show()
+                self._bar.close()
+                self._bar = None
 
     def eta(self) -> float:
         """Seconds still to go: the requests the remaining codes should take at this run's pace per
         code (one each before any is done), at this run's time per request outside the waits,
         and never less than the rate limit allows."""
         remaining = (self.total - self.done) * (self.requests / self.done if self.done else 1.0)
-        working = self._clock() - self._start - (self._limiter.waited - self._waited_before)
+        waited = sum(limiter.waited for limiter in self._limiters) - self._waited_before
+        working = (self._clock() - self._start) * len(self._limiters) - waited
         pace = working / self.requests if self.requests else 0.0
-        return max(self._limiter.seconds_for(round(remaining)), remaining * pace)
+        share = round(remaining / len(self._limiters))  # the OpenDs share the rest
+        return max(max(limiter.seconds_for(share) for limiter in self._limiters), share * pace)
 
     def describe(self) -> str:
         parts = [self.code, plural(self.requests, "request"), plural(self.records, "record")]

@@ -9,8 +9,8 @@ same signature, request and reply in every SDK we support (futu-api 9.6.5608, 10
 (``"MORNING"``) is a session like any other here.
 
 The vendor notes that OpenD makes its trading days from weekends and holidays and does not leave
-out days the market closed without notice (a typhoon).  The whole range goes in one request:
-neither the SDKs nor the vendor's documentation limit its span.
+out days the market closed without notice (a typhoon).  The whole range goes in one request (the
+SDKs do not limit its span), and nothing is cached: a caller wants each market once.
 """
 
 import datetime as dt

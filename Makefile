@@ -5,6 +5,8 @@
 #   make matrix   the test suite on every SDK x protobuf x Python x pandas cell (nox + uv)
 #   make lint     ruff
 #   make protos   recompile protos/ into futu_buybacks/_descriptors.pb
+#   make trading-days  regenerate the simulator's calendars (futu_buybacks/simulator/trading_days.json)
+#                 from exchange_calendars
 #   make bench    benchmarks against the native method, written to docs/benchmarks.md
 #   make soak     the long runs: the suite 5 times in random order under load, 10,000 fuzz examples per
 #                 property, a 300-code chaos load (SOAK_RUNS=N for more)
@@ -22,7 +24,7 @@ DEMO_VENV := .venv-demo-old
 DEMO_BIN := $(DEMO_VENV)/bin
 export UV_PYTHON_DOWNLOADS := never
 
-.PHONY: demo test matrix soak lint protos bench clean
+.PHONY: demo test matrix soak lint protos trading-days bench clean
 
 $(BIN)/.ready: setup.cfg pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -49,11 +51,14 @@ matrix: $(BIN)/.ready
 	$(BIN)/nox --error-on-missing-interpreters
 
 lint: $(BIN)/.ready
-	$(BIN)/ruff check futu_buybacks tests docs benchmarks noxfile.py
+	$(BIN)/ruff check futu_buybacks tests docs benchmarks tools noxfile.py
 
 protos: $(BIN)/.ready
 	$(BIN)/python -m grpc_tools.protoc -Iprotos --include_imports \
 		--descriptor_set_out=futu_buybacks/_descriptors.pb protos/*.proto
+
+trading-days: $(BIN)/.ready
+	$(BIN)/python tools/trading_days.py
 
 clean:
 	rm -rf $(VENV) $(DEMO_VENV) .nox .pytest_cache .hypothesis

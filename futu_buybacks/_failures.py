@@ -16,6 +16,9 @@ the first class with a hint (a case-insensitive substring) in the message wins.
   OpenD without the protocol).  Not retried.
 - No hint: ``TRANSIENT``.
 
+For a request that is not a page (``_trading_days``), :func:`is_transport_failure` tells the
+messages of a request that never got an answer from those of OpenD's own refusals.
+
 Transient is tried before the give-up classes, so a message matching both is retried, and an
 unknown message is retried too: a wrong guess that way costs ``retries`` requests; the other
 way it would cost the code's records for this run.  docs/reliability.md has the table with the
@@ -38,7 +41,8 @@ class Failure(enum.Enum):
 
 
 FREQUENCY_HINTS = ("频率", "frequen", "too many", "too often", "rate limit")
-TRANSIENT_HINTS = (
+#: The request never got an answer from OpenD (what :func:`is_transport_failure` looks for).
+TRANSPORT_HINTS = (
     # the SDKs' transport: "Timeout", "PacketErr.Timeout", "Abnormal event timeout", "Connect timeout",
     # "Disconnect", "PacketErr.Disconnect", "Connection lost", "Connection closed", "Not connected",
     # "PacketErr.SendFail", an OSError's text, "proto_id:3235 conn_id:N check sha error!",
@@ -48,6 +52,8 @@ TRANSIENT_HINTS = (
     "broken pipe", "errno", "sha error", "packet data error",
     # the shim, for a reply it cannot decode
     "could not be decoded", "not a valid response",
+)
+TRANSIENT_HINTS = TRANSPORT_HINTS + (
     # OpenD and its backend, busy or unreachable ("服务器繁忙", "server busy", "请稍后再试")
     "busy", "繁忙", "稍后", "try again", "try later", "unavailable", "network", "网络",
 )
@@ -91,3 +97,14 @@ def classify(message: object, next_key: Optional[str] = None) -> Failure:
                 return Failure.PERMANENT
             return failure
     return Failure.TRANSIENT
+
+
+def is_transport_failure(message: object) -> bool:
+    """Whether a ``(RET_ERROR, message)`` says the request got no answer from OpenD (a timeout, a
+    dropped connection, a reply the SDK could not read) rather than OpenD's own refusal.
+
+    An empty message counts as one: the SDKs hand over an empty ``retMsg`` for a reply body they
+    could not parse.
+    """
+    text = str(message).lower()
+    return not text or any(hint in text for hint in TRANSPORT_HINTS)

@@ -333,7 +333,7 @@ def test_opend_gone_for_good_ends_the_run_with_a_message(sdk, tmp_path, monkeypa
     import threading
 
     from futu_buybacks import _loader
-    from futu_buybacks._errors import InvalidArgument, TransportError
+    from futu_buybacks._errors import TransportError
     monkeypatch.setattr(_loader, "RECONNECT_PATIENCE", 1.0)
     codes = [f"HK.{i:05d}" for i in range(1, 9)]
     dataset = synthetic_dataset(codes, 120)  # 3 pages each

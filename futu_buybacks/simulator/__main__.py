@@ -21,7 +21,8 @@ def _rate(text: str) -> Tuple[int, float]:
 
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m futu_buybacks.simulator",
-                                     description="Offline OpenD serving share-buyback records (protocol 3235).")
+                                     description="Offline OpenD serving share-buyback records (protocol 3235) "
+                                                 "and the HK and mainland trading days (3219).")
     parser.add_argument("--host", default="127.0.0.1", help="address to bind (default: 127.0.0.1, loopback only)")
     parser.add_argument("--port", type=int, default=11111, help="TCP port, 0 = any free port (default: 11111)")
     parser.add_argument("--data", default=str(SAMPLE), metavar="FILE",

@@ -1,13 +1,16 @@
-"""A TCP server speaking OpenD's wire protocol, enough for the SDK and protocol 3235.
+"""A TCP server speaking OpenD's wire protocol, enough for the SDK and protocols 3235 and 3219.
 
-It answers InitConnect (1001), GetGlobalState (1002), KeepAlive (1004) and
-Qot_GetCorporateActionsBuybacks (3235) in the format of the request (protobuf or JSON), pages
-by ``nextKey``, answers unknown codes and protocols with an error reply, can enforce the
-vendor's rate limit, encrypts links as OpenD does when given the SDK's RSA key file, and
-can be told to misbehave (:meth:`Simulator.inject`).
+It answers InitConnect (1001), GetGlobalState (1002), KeepAlive (1004),
+Qot_RequestTradeDate (3219, the HK and mainland calendars) and Qot_GetCorporateActionsBuybacks
+(3235) in the format of the request (protobuf or JSON), pages 3235 by ``nextKey``, answers
+unknown codes and protocols with an error reply, can enforce the vendor's rate limit, encrypts
+links as OpenD does when given the SDK's RSA key file, and can be told to misbehave
+(:meth:`Simulator.inject`).
 """
 
+import calendar
 import collections
+import datetime as dt
 import hashlib
 import itertools
 import logging
@@ -26,12 +29,14 @@ from .._messages import (
     PROTO_GLOBAL_STATE,
     PROTO_INIT_CONNECT,
     PROTO_KEEP_ALIVE,
+    PROTO_TRADE_DATE,
     request_class,
     response_class,
 )
 from .._schema import SCHEMA_BY_MARKET
 from .._sources import simulator_source, simulator_status
 from .._wire import FrameError, FrameReader, decode_body, encode_body, encode_frame
+from ._calendar import trading_days
 from ._crypto import ALGO_AES_CBC, ALGO_NONE, PACKET_ALGOS, CryptoError, PacketCipher, RsaKey
 from ._dataset import Dataset, record_problem, record_to_item
 
@@ -43,6 +48,10 @@ FAULTS = ("error", "delay", "drop", "garbage", "bad_sha1", "silence", "frequency
 FREQUENCY_MESSAGE = "请求频率太高，请稍后再试 (request frequency limit exceeded: 30 per 30 seconds)"
 #: OpenD releases that first answered protocol 3235 (the SDK release 10.6 came with it).
 SERVER_VERSION = 1006
+#: Protocol 3219: Qot_Common.TradeDateMarket and Qot_Common.QotMarket -> the calendar served.
+TRADE_DATE_MARKETS = {1: "HK", 3: "CN"}
+SECURITY_CALENDARS = {1: "HK", 21: "CN", 22: "CN"}
+MARKET_UTC_OFFSET = 8 * 3600  # HK and the mainland: midnight there is 16:00 UTC the day before
 
 
 @dataclass
@@ -292,7 +301,7 @@ class Simulator:
 
     def _reply(self, state: Dict[str, Any], frame: Any) -> Any:
         handlers = {PROTO_INIT_CONNECT: self._init_connect, PROTO_GLOBAL_STATE: self._global_state,
-                    PROTO_KEEP_ALIVE: self._keep_alive}
+                    PROTO_KEEP_ALIVE: self._keep_alive, PROTO_TRADE_DATE: self._trade_dates}
         if self.buybacks:
             handlers[PROTO_BUYBACKS] = self._buybacks
         handler = handlers.get(frame.proto_id)
@@ -344,6 +353,37 @@ class Simulator:
         reply.s2c.time = int(time.time())
         return reply
 
+    def _trade_dates(self, state: Dict[str, Any], request: Any) -> Any:
+        c2s = request.c2s
+        if c2s.HasField("security"):  # as OpenD: the security's market wins over ``market``
+            market = SECURITY_CALENDARS.get(c2s.security.market)
+            if market is None:
+                return _error(PROTO_TRADE_DATE, f"the simulator has the trading days of HK, SH and SZ "
+                                                f"securities only, not of market {c2s.security.market}")
+        else:
+            market = TRADE_DATE_MARKETS.get(c2s.market)
+            if market is None:
+                return _error(PROTO_TRADE_DATE, f"the simulator has the trading days of markets HK (1) and "
+                                                f"CN (3) only, not of market {c2s.market}")
+        try:
+            begin, end = _trade_date(c2s.beginTime, "beginTime"), _trade_date(c2s.endTime, "endTime")
+        except ValueError as exc:
+            return _error(PROTO_TRADE_DATE, str(exc))
+        if begin > end:
+            return _error(PROTO_TRADE_DATE, f"beginTime {begin} is after endTime {end}")
+        days = trading_days()[market]
+        if not days.covers(begin, end):
+            return _error(PROTO_TRADE_DATE, f"the simulator knows the {market} trading days from {days.first} to "
+                                            f"{days.last}, asked for {begin} to {end}")
+        reply = _ok(PROTO_TRADE_DATE)
+        items = reply.s2c.tradeDateList
+        for day, kind in days.sessions(begin, end):
+            item = items.add()
+            item.time = day.isoformat()
+            item.timestamp = calendar.timegm(day.timetuple()) - MARKET_UTC_OFFSET
+            item.tradeDateType = kind
+        return reply
+
     def _buybacks(self, state: Dict[str, Any], request: Any) -> Any:
         c2s = request.c2s
         market = MARKET_NAMES.get(c2s.security.market)
@@ -370,6 +410,16 @@ class Simulator:
                                               f"{record_problem(code, row) or exc}")
         reply.s2c.nextKey = next_key
         return reply
+
+
+def _trade_date(text: str, field: str) -> dt.date:
+    """``"yyyy-MM-dd"``, or ``"yyyy-MM-dd HH:mm:ss"`` as the SDKs send it: the date."""
+    for form in ("%Y-%m-%d", "%Y-%m-%d %H:%M:%S"):
+        try:
+            return dt.datetime.strptime(text, form).date()
+        except ValueError:
+            pass
+    raise ValueError(f"{field} must be a date yyyy-MM-dd, got {text!r}")
 
 
 def _ok(proto_id: int) -> Any:

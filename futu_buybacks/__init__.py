@@ -18,6 +18,8 @@ __version__ = "0.1.0"
 _LAZY = {
     "BuybackTables": "._loader", "load_buybacks": "._loader", "Cache": "._cache",
     "default_cache_path": "._cache", "RateLimiter": "._ratelimit", "with_timestamps": "._tidy",
+    "export_records": "._exports", "export_events": "._exports", "export_panel": "._exports",
+    "to_alphalens": "._exports", "to_qlib": "._exports", "qlib_symbol": "._exports",
 }
 
 
@@ -48,9 +50,15 @@ __all__ = [
     "ServerError",
     "TransportError",
     "default_cache_path",
+    "export_events",
+    "export_panel",
+    "export_records",
     "get_corporate_actions_buybacks",
     "install",
     "load_buybacks",
+    "qlib_symbol",
+    "to_alphalens",
+    "to_qlib",
     "uninstall",
     "with_timestamps",
 ]

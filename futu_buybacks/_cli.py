@@ -1,9 +1,8 @@
-"""``futu-buybacks`` / ``python -m futu_buybacks``: fetch every buyback record of many codes to files."""
+"""``futu-buybacks`` / ``python -m futu_buybacks``: fetch every buyback record of many codes to files, export
+what the cache holds (records, events, the daily panel) for research tools, look into the cache."""
 
 import argparse
-import json
 import logging
-import math
 import sys
 from pathlib import Path
 from typing import Any, List, Optional
@@ -19,6 +18,11 @@ FORMATS = ("csv", "parquet", "jsonl")
 INTERRUPTED = "futu-buybacks: interrupted; what was fetched is cached, run again to finish"
 DESCRIPTION = ("Fetch every share-buyback record (OpenD protocol 3235) of many codes into files, "
                "under the rate limit, through a cache that makes a rerun ask only for what is new.")
+EXPORT_DESCRIPTION = ("Write what the cache holds, without connecting: the records, their events or the daily "
+                      "panel, as a hive-partitioned Parquet dataset (market=HK/year=2026/...) or one CSV or "
+                      "JSONL file. See docs/exports.md.")
+#: What ``export`` writes, and the function of futu_buybacks each one needs beyond the records.
+EXPORTS = {"records": (), "events": ("events",), "panel": ("events", "daily_panel")}
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -55,6 +59,24 @@ def _parser() -> argparse.ArgumentParser:
                             "(default: off; a load always connects, and an unreachable OpenD is an error)")
     fetch.add_argument("-v", "--verbose", action="store_true",
                        help="show the SDK's console lines (on stdout) and our own log on stderr (default: off)")
+    export = commands.add_parser("export", help="write the cached records, their events or the daily panel into DIR",
+                                 description=EXPORT_DESCRIPTION)
+    export.add_argument("dir", type=Path, metavar="DIR", help="directory to write into, created if missing")
+    export.add_argument("codes", nargs="*", metavar="CODE",
+                        help="codes to export (default: every code cached from the OpenD at --host/--port)")
+    export.add_argument("--what", choices=tuple(EXPORTS), required=True,
+                        help="records: the two vendor tables; events: one row per buyback event; "
+                             "panel: daily amounts per code (required)")
+    export.add_argument("--format", choices=("parquet", "csv", "jsonl"), default="parquet",
+                        help="parquet: a hive-partitioned dataset per table; csv, jsonl: one file (default: parquet)")
+    export.add_argument("--codes-file", type=Path,
+                        help="file with one code per line, UTF-8, # comments allowed (default: none)")
+    export.add_argument("--host", default="127.0.0.1",
+                        help="whose records: the source last confirmed at this OpenD address (default: 127.0.0.1)")
+    export.add_argument("--port", type=int, default=11111, help="OpenD's port (default: 11111)")
+    export.add_argument("--cache", type=Path, help="cache file (default: the per-user cache)")
+    export.add_argument("--start", metavar="YYYY-MM-DD", help="first session of the panel (--what panel: required)")
+    export.add_argument("--end", metavar="YYYY-MM-DD", help="last session of the panel (--what panel: required)")
     cache = commands.add_parser("cache", help="what the cache holds, or forget some of it",
                                 description="Look into the cache, or forget part of it.")
     actions = cache.add_subparsers(dest="action", required=True)
@@ -82,45 +104,33 @@ def _read_codes(args: argparse.Namespace) -> List[str]:
     return codes
 
 
-def _prepare_out_dir(path: Path) -> None:
+def _prepare_out_dir(path: Path, name: str = "--out-dir") -> None:
     """Create ``--out-dir`` before fetching, so that an unusable one costs no request."""
     if path.exists() and not path.is_dir():
-        raise BuybacksError(f"--out-dir {path} is not a directory (a file of that name exists)")
+        raise BuybacksError(f"{name} {path} is not a directory (a file of that name exists)")
     try:
         path.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
-        raise BuybacksError(f"--out-dir {path} cannot be created: {exc.strerror or exc}") from None
-
-
-def _write_jsonl(frame: Any, path: Path) -> None:
-    """One JSON object per row, floats as the shortest text that reads back as the same float.
-
-    pandas' ``to_json`` rounds floats to ``double_precision`` decimals (10 by default, 15 at
-    most): 1000880717.6 became 1000880717.6000000238 and 1e-300 became 0.0.  ``json.dumps``
-    writes ``repr(float)``, which round-trips exactly.  Missing values (``<NA>``, NaN) are null,
-    as pandas wrote them; timestamps are ISO 8601 with their UTC offset.
-    """
-    import pandas as pd
-
-    def cell(value: Any) -> Any:
-        if value is pd.NA or value is pd.NaT or (isinstance(value, float) and not math.isfinite(value)):
-            return None
-        if isinstance(value, pd.Timestamp):  # first_seen: ISO 8601 with its offset
-            return value.isoformat()
-        return value
-
-    with open(path, "w", encoding="utf-8", newline="\n") as out:
-        for row in frame.to_dict("records"):  # Python ints, floats and str
-            out.write(json.dumps({column: cell(value) for column, value in row.items()}, ensure_ascii=False) + "\n")
+        raise BuybacksError(f"{name} {path} cannot be created: {exc.strerror or exc}") from None
 
 
 def _write(frame, path: Path, fmt: str) -> None:
     if fmt == "csv":
         frame.to_csv(path, index=False)
     elif fmt == "jsonl":
-        _write_jsonl(frame, path)
+        from ._exports import write_jsonl  # floats that round-trip; the reason is in its docstring
+        write_jsonl(frame, path)
     else:
         frame.to_parquet(path, index=False)
+
+
+def _has_pyarrow() -> bool:
+    try:
+        import pyarrow  # noqa: F401
+    except ImportError:
+        print("futu-buybacks: --format parquet needs pyarrow: pip install 'futu-buybacks[parquet]'", file=sys.stderr)
+        return False
+    return True
 
 
 def _connect_timeout(text: str) -> Optional[float]:
@@ -151,13 +161,11 @@ def _main(argv: Optional[List[str]]) -> int:
     args = _parser().parse_args(argv)
     if args.command == "cache":
         return _cache_command(args)
+    if args.command == "export":
+        return _export_command(args)
     err = sys.stderr
-    if args.format == "parquet":
-        try:
-            import pyarrow  # noqa: F401
-        except ImportError:
-            print("futu-buybacks: --format parquet needs pyarrow: pip install 'futu-buybacks[parquet]'", file=err)
-            return 2
+    if args.format == "parquet" and not _has_pyarrow():
+        return 2
     from ._connect import resolve_sdk
     from ._loader import load_buybacks
     try:
@@ -212,6 +220,111 @@ def _main(argv: Optional[List[str]]) -> int:
     for code, message in tables.errors.items():
         print(f"  FAILED {code}: {message}", file=err)
     return 0 if tables.ok else 1
+
+
+def _export_command(args: argparse.Namespace) -> int:
+    """``export``: the cache's records (no connection), or what ``events``/``daily_panel`` make of
+    them, written by ``_exports``.  2 for bad input or an unwritable DIR, 3 when the cache has
+    nothing from that OpenD (as ``fetch --offline``), 1 when some codes were malformed."""
+    err = sys.stderr
+    if args.format == "parquet" and not _has_pyarrow():
+        return 2
+    try:
+        codes = _read_codes(args)
+        span = _panel_span(args)
+        steps = [_research_step(name, args.what) for name in EXPORTS[args.what]]
+        _prepare_out_dir(args.dir, "DIR")
+    except (OSError, BuybacksError) as exc:
+        print(f"futu-buybacks: {exc}", file=err)
+        return 2
+    try:
+        tables = _cached_tables(codes, args)
+    except BuybacksError as exc:
+        print(f"futu-buybacks: {exc}", file=err)
+        return 3
+    from . import _exports
+    try:
+        if args.what == "records":
+            paths = _exports.export_records(tables, args.dir, format=args.format)
+            hk, a = len(tables.hk_buy_back_list), len(tables.a_buy_back_list)
+            what = f"{hk} HK and {a} A-share {'record' if hk + a == 1 else 'records'}"
+            frames = [tables.hk_buy_back_list, tables.a_buy_back_list]
+        else:
+            events = steps[0](tables)
+            if args.what == "events":
+                paths, frames, what = [_exports.export_events(events, args.dir, format=args.format)], [events], \
+                    plural(len(events), "event")
+            else:
+                panel = steps[1](events, *span)
+                paths = [_exports.export_panel(panel, args.dir, format=args.format)]
+                frames, what = [panel.reset_index()], plural(len(panel), "panel row")
+    except BuybacksError as exc:
+        print(f"futu-buybacks: {exc}", file=err)
+        return 2
+    except OSError as exc:
+        print(f"futu-buybacks: cannot write into {args.dir}: {exc.strerror or exc}", file=err)
+        return 2
+    exported = {code for frame in frames for code in frame["code"].dropna()}
+    print(f"futu-buybacks: exported {what} of {plural(len(exported), 'code')} ({tables.source or 'no source'}) "
+          f"to {', '.join(map(str, paths))}", file=err)
+    for code, message in tables.errors.items():
+        print(f"  FAILED {code}: {message}", file=err)
+    return 0 if tables.ok else 1
+
+
+def _panel_span(args: argparse.Namespace) -> tuple:
+    """``(start, end)`` of ``--what panel`` as timestamps; () for the other exports."""
+    given = [(option, value) for option, value in (("--start", args.start), ("--end", args.end)) if value is not None]
+    if args.what != "panel":
+        if given:
+            raise BuybacksError(f"{given[0][0]} is for --what panel only")
+        return ()
+    if len(given) < 2:
+        raise BuybacksError("--what panel needs --start and --end (the first and last session, YYYY-MM-DD)")
+    import pandas as pd
+    span = []
+    for option, value in given:
+        try:
+            span.append(pd.Timestamp(value))
+        except ValueError:
+            raise BuybacksError(f"{option} must be a date YYYY-MM-DD, got {value!r}") from None
+    if span[0] > span[1]:
+        raise BuybacksError(f"--start {args.start} is after --end {args.end}")
+    return tuple(span)
+
+
+def _research_step(name: str, what: str) -> Any:
+    """``futu_buybacks.<name>``, imported on first use; a clear refusal if this version lacks it."""
+    import futu_buybacks
+    try:
+        return getattr(futu_buybacks, name)
+    except (AttributeError, ImportError) as exc:
+        raise BuybacksError(f"--what {what} needs futu_buybacks.{name}(), which this installation does not have "
+                            f"({exc})") from None
+
+
+def _cached_tables(codes: List[str], args: argparse.Namespace) -> Any:
+    """The cached records of ``codes`` (every cached code if none) of the source last confirmed at
+    ``--host:--port``, as ``fetch --offline`` reads them: read-only, no connection."""
+    from ._loader import load_buybacks
+    cache = args.cache if args.cache is not None else True
+    if not codes:
+        codes = _every_cached_code(args)
+    return load_buybacks(codes, offline=True, host=args.host, port=args.port, cache=cache, progress=False)
+
+
+def _every_cached_code(args: argparse.Namespace) -> List[str]:
+    from ._cache import Cache, CacheUnusable, default_cache_path
+    from ._schema import FRAMES
+    from ._sources import address_key
+    path = args.cache if args.cache is not None else default_cache_path()
+    address = address_key(args.host, args.port)
+    with Cache(path, read_only=True) as cache:
+        source = cache.source_at(address)
+        if source is None:
+            raise CacheUnusable(f"the cache {path} has nothing from OpenD at {address}: "
+                                "load once with a connection first")
+        return sorted({row[0] for schema in FRAMES for row in cache.rows(schema, source)})
 
 
 def _cache_command(args: argparse.Namespace) -> int:

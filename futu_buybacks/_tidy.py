@@ -34,7 +34,8 @@ def tidy_frame(schema: FrameSchema, rows: Sequence[Sequence[Any]]) -> pd.DataFra
         pd.DataFrame({name: [] for name in names})
     seconds = pd.to_numeric(frame.pop(FIRST_SEEN), errors="coerce").astype("float64")
     frame = frame.astype({name: dtype for name, dtype in tidy_dtypes(schema).items() if name != FIRST_SEEN})
-    frame[FIRST_SEEN] = pd.to_datetime(seconds, unit="s", utc=True).astype(FIRST_SEEN_DTYPE)
+    # stored as float seconds: to the microsecond, without the float's nanosecond noise
+    frame[FIRST_SEEN] = pd.to_datetime(seconds, unit="s", utc=True).dt.round("us").astype(FIRST_SEEN_DTYPE)
     return frame
 
 

@@ -16,6 +16,8 @@ def test_public_names():
 def test_simulator_public_names():
     assert sorted(futu_buybacks.simulator.__all__) == sorted([
         "FAULTS", "FREQUENCY_MESSAGE", "Dataset", "Simulator", "synthetic_dataset", "synthetic_records",
+        "Amendment", "Change", "MarketModel", "Plan", "Programme", "SyntheticMarket", "synthetic_codes",
+        "synthetic_market", "weekday_sessions",
     ])
 
 

@@ -4,10 +4,26 @@
     with Simulator() as sim:
         quote_ctx = OpenQuoteContext(host=sim.host, port=sim.port)
 
-Command line: ``python -m futu_buybacks.simulator [--host 127.0.0.1] [--port 11111] [--data FILE]``.
+``SyntheticMarket`` / ``synthetic_market(...)``: years of plausible records for a universe of
+codes, to research on (docs/simulator.md, "The synthetic market").
+
+Command line: ``python -m futu_buybacks.simulator [--host 127.0.0.1] [--port 11111] [--data FILE | --market]``.
 """
 
 from ._dataset import Dataset, synthetic_dataset, synthetic_records
+from ._market import (
+    Amendment,
+    Change,
+    MarketModel,
+    Plan,
+    Programme,
+    SyntheticMarket,
+    synthetic_codes,
+    synthetic_market,
+    weekday_sessions,
+)
 from ._server import FAULTS, FREQUENCY_MESSAGE, Simulator
 
-__all__ = ["FAULTS", "FREQUENCY_MESSAGE", "Dataset", "Simulator", "synthetic_dataset", "synthetic_records"]
+__all__ = ["FAULTS", "FREQUENCY_MESSAGE", "Amendment", "Change", "Dataset", "MarketModel", "Plan", "Programme",
+           "Simulator", "SyntheticMarket", "synthetic_codes", "synthetic_dataset", "synthetic_market",
+           "synthetic_records", "weekday_sessions"]

@@ -9,6 +9,7 @@ from typing import List, Optional, Tuple
 from .._errors import InvalidArgument
 from .._ratelimit import parse_rate
 from ._dataset import SAMPLE, Dataset
+from ._market import DEFAULT_UNIVERSE, MarketModel, SyntheticMarket
 from ._server import Simulator
 
 
@@ -19,14 +20,49 @@ def _rate(text: str) -> Tuple[int, float]:
         raise argparse.ArgumentTypeError(str(exc)) from None
 
 
+#: The synthetic market's options and their defaults.
+MARKET_DEFAULTS = {"codes": sum(DEFAULT_UNIVERSE), "seed": 0, "start": "2016-01-01", "end": "2025-12-31",
+                   "active": MarketModel().active}
+
+
+def _share(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = -1.0
+    if not 0.0 <= value <= 1.0:
+        raise argparse.ArgumentTypeError(f"must be a number from 0 to 1, got {text!r}")
+    return value
+
+
+def _count(text: str) -> int:
+    if not text.isdigit() or int(text) < 1:
+        raise argparse.ArgumentTypeError(f"must be a whole number of codes, at least 1, got {text!r}")
+    return int(text)
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m futu_buybacks.simulator",
                                      description="Offline OpenD serving share-buyback records (protocol 3235) "
                                                  "and the HK and mainland trading days (3219).")
     parser.add_argument("--host", default="127.0.0.1", help="address to bind (default: 127.0.0.1, loopback only)")
     parser.add_argument("--port", type=int, default=11111, help="TCP port, 0 = any free port (default: 11111)")
-    parser.add_argument("--data", default=str(SAMPLE), metavar="FILE",
+    source = parser.add_mutually_exclusive_group()
+    source.add_argument("--data", default=str(SAMPLE), metavar="FILE",
                         help="JSON Lines dataset (default: the bundled sample)")
+    source.add_argument("--market", action="store_true",
+                        help="serve the synthetic market (docs/simulator.md, 'The synthetic market') instead of "
+                             "a file (default: off, the bundled sample)")
+    market = parser.add_argument_group("synthetic market (with --market)")
+    # defaults filled in by main(), so that an option given without --market is refused, not ignored
+    market.add_argument("--codes", type=_count, metavar="N",
+                        help=f"codes, half HK (HK.00001, ...), half A-share (SH.600000, SZ.000001, SZ.300001, ...) "
+                             f"(default: {MARKET_DEFAULTS['codes']})")
+    market.add_argument("--seed", type=int, help=f"random seed (default: {MARKET_DEFAULTS['seed']})")
+    market.add_argument("--start", metavar="DATE", help=f"first day (default: {MARKET_DEFAULTS['start']})")
+    market.add_argument("--end", metavar="DATE", help=f"last day (default: {MARKET_DEFAULTS['end']})")
+    market.add_argument("--active", type=_share, metavar="SHARE",
+                        help=f"share of companies that ever buy back (default: {MARKET_DEFAULTS['active']})")
     parser.add_argument("--rate", type=_rate, default=None, metavar="N/SECONDS",
                         help="refuse requests beyond N per SECONDS, as OpenD does, e.g. 30/30 (default: no limit)")
     parser.add_argument("--rsa-key", metavar="FILE",
@@ -45,10 +81,26 @@ def main(argv: Optional[List[str]] = None) -> int:
     if args.host not in ("127.0.0.1", "localhost", "::1"):
         print(f"WARNING: binding {args.host}: the simulator is reachable from other machines "
               "(it has no authentication)", file=sys.stderr)
-    try:
-        dataset = Dataset.load(args.data)
-    except (OSError, ValueError) as exc:
-        parser.error(f"cannot load --data: {exc}")
+    given = [f"--{name}" for name in MARKET_DEFAULTS if getattr(args, name) is not None]
+    if given and not args.market:
+        parser.error(f"{', '.join(given)} choose the synthetic market: add --market")
+    for name, default in MARKET_DEFAULTS.items():
+        if getattr(args, name) is None:
+            setattr(args, name, default)
+    if args.market:
+        try:
+            world = SyntheticMarket(args.codes, start=args.start, end=args.end, seed=args.seed, active=args.active)
+        except ValueError as exc:  # a date pandas cannot read, end before start
+            parser.error(f"--market: {exc}")
+        dataset = world.dataset()
+        origin = (f"synthetic market, seed {args.seed}, {world.start.date()} to {world.end.date()}, "
+                  f"{sum(bool(rows) for rows in dataset.records.values())} with records")
+    else:
+        try:
+            dataset = Dataset.load(args.data)
+        except (OSError, ValueError) as exc:
+            parser.error(f"cannot load --data: {exc}")
+        origin = f"from {args.data}"
     rsa_key = None
     if args.rsa_key:
         try:
@@ -69,7 +121,7 @@ def main(argv: Optional[List[str]] = None) -> int:
     with simulator as sim:
         codes = len(dataset.records)
         print(f"futu-buybacks simulator listening on {sim.host}:{sim.port} "
-              f"({codes} codes from {args.data}); Ctrl-C to stop", flush=True)
+              f"({codes} codes {origin}); Ctrl-C to stop", flush=True)
         try:
             while True:
                 time.sleep(3600)

@@ -24,12 +24,13 @@ from unittest import mock  # noqa: E402
 
 import futu  # noqa: E402
 import google.protobuf  # noqa: E402
+import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 from google.protobuf.internal import api_implementation  # noqa: E402
 from test_differential import shaped_reply  # noqa: E402
 
 import futu_buybacks  # noqa: E402
-from futu_buybacks import Cache, RateLimiter, _frames, load_buybacks  # noqa: E402
+from futu_buybacks import BuybackTables, Cache, RateLimiter, _frames, _tidy, load_buybacks  # noqa: E402
 from futu_buybacks._protocol import decode_reply  # noqa: E402
 from futu_buybacks._schema import HK, A  # noqa: E402
 from futu_buybacks.simulator import Simulator, synthetic_dataset, synthetic_records  # noqa: E402
@@ -225,6 +226,64 @@ def bench_warm_cache():
     assert tables.requests == 0 and len(tables.hk_buy_back_list) == 100_000
     row("warm cache load, 1,000 codes x 100 records (no request)", None, seconds, seconds, "report", True,
         unit="s")
+
+
+def synthetic_research_tables(codes=2000, records=200_000, years=10, newest="2026-04-09", seed=0):
+    """``records`` buyback records of ``codes`` codes (half HK, a quarter each SH and SZ) over
+    ``years`` years to ``newest``, as the loader's frames (with ``first_seen``), built without a
+    loop over records."""
+    rng = np.random.default_rng(seed)
+    first_seen = pd.Timestamp(newest, tz="Asia/Hong_Kong") + pd.Timedelta(hours=20)
+    days = pd.bdate_range(end=newest, periods=years * 261).to_numpy()
+
+    def seconds(local_days, zone):
+        return pd.DatetimeIndex(local_days).tz_localize(zone).as_unit("s").asi8
+
+    def with_strings(data, names, zone):
+        for name in names:
+            data[f"{name}_str"] = pd.to_datetime(data[name], unit="s", utc=True).tz_convert(zone).strftime("%Y-%m-%d")
+        return data
+
+    def frame(schema, code, data):
+        data = {"code": code, **data}
+        out = pd.DataFrame({name: data.get(name) for name in ["code", *schema.names]})
+        out = out.astype(_tidy.tidy_dtypes(schema))
+        out["first_seen"] = pd.Series(first_seen, index=out.index).dt.tz_convert("UTC").astype("datetime64[ns, UTC]")
+        return out
+
+    n_hk, n_a = records // 2, records - records // 2
+    hk_codes = np.array([f"HK.{i:05d}" for i in range(1, codes // 2 + 1)], dtype=object)
+    a_codes = np.array([f"SH.{600000 + i:06d}" for i in range(codes // 4)]
+                       + [f"SZ.{i:06d}" for i in range(1, codes - codes // 2 - codes // 4 + 1)], dtype=object)
+    trade = days[rng.integers(0, len(days), n_hk)]
+    shares = rng.integers(1, 3000, n_hk) * 1000
+    price = rng.uniform(1, 500, n_hk).round(2)
+    hk = {"end_date": seconds(trade, "Asia/Hong_Kong"),
+          "publ_date": seconds(trade + np.timedelta64(1, "D"), "Asia/Hong_Kong"),
+          "buy_back_money": shares * price, "buy_back_sum": shares, "percentage": shares / 9.2e7 * 100,
+          "high_price": price, "low_price": (price * 0.98).round(2), "cumulative_sum": shares * 10,
+          "cumulative_percentage": shares / 9.2e6 * 100, "share_type": np.full(n_hk, "普通股", dtype=object)}
+    hk = frame(HK, hk_codes[rng.integers(0, len(hk_codes), n_hk)],
+               with_strings(hk, ("end_date", "publ_date"), "Asia/Hong_Kong"))
+    change = days[rng.integers(0, len(days), n_a)]
+    shares = rng.integers(1, 3000, n_a) * 1000
+    price = rng.uniform(1, 500, n_a).round(2)
+    a = {"change_date": seconds(change, "Asia/Shanghai"),
+         "event_proce_desc": rng.choice(np.array(["董事会预案", "股东大会通过", "实施", "完成", "停止实施",
+                                                 "国资委批准"],
+                                                 dtype=object), n_a),
+         "advance_date": seconds(change - np.timedelta64(120, "D"), "Asia/Shanghai"),
+         "meet_pass_date": seconds(change - np.timedelta64(100, "D"), "Asia/Shanghai"),
+         "start_date": seconds(change - np.timedelta64(90, "D"), "Asia/Shanghai"),
+         "end_date": seconds(change + np.timedelta64(270, "D"), "Asia/Shanghai"),  # a planned deadline
+         "buy_back_mode": np.full(n_a, "集中竞价", dtype=object), "share_type": np.full(n_a, "A股", dtype=object),
+         "buy_back_sum": shares, "buy_back_money": shares * price, "percentage": shares / 1.2e8 * 100,
+         "value_floor": np.full(n_a, 5e7), "value_ceiling": np.full(n_a, 1e8), "price_floor": price * 0.8,
+         "price_ceiling": price * 1.3, "volume_floor": np.full(n_a, 1e6), "volume_ceiling": np.full(n_a, 3e6)}
+    a = frame(A, a_codes[rng.integers(0, len(a_codes), n_a)],
+              with_strings(a, ("change_date", "advance_date", "meet_pass_date", "start_date", "end_date"),
+                           "Asia/Shanghai"))
+    return BuybackTables(hk, a)
 
 
 def machine():

@@ -18,6 +18,7 @@ __version__ = "0.1.0"
 _LAZY = {
     "BuybackTables": "._loader", "load_buybacks": "._loader", "Cache": "._cache",
     "default_cache_path": "._cache", "RateLimiter": "._ratelimit", "with_timestamps": "._tidy",
+    "events": "._events", "daily_panel": "._panel", "market_series": "._panel",
 }
 
 
@@ -47,10 +48,13 @@ __all__ = [
     "RET_OK",
     "ServerError",
     "TransportError",
+    "daily_panel",
     "default_cache_path",
+    "events",
     "get_corporate_actions_buybacks",
     "install",
     "load_buybacks",
+    "market_series",
     "uninstall",
     "with_timestamps",
 ]

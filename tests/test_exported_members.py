@@ -6,8 +6,8 @@ def test_public_names():
     assert sorted(futu_buybacks.__all__) == sorted([
         "BuybackTables", "BuybacksError", "BuybacksMixin", "Cache", "HostUnsupported", "InstallReport",
         "InvalidArgument", "RET_ERROR", "RET_OK", "RateLimiter", "ServerError", "TransportError",
-        "default_cache_path", "get_corporate_actions_buybacks", "install", "load_buybacks", "uninstall",
-        "with_timestamps",
+        "daily_panel", "default_cache_path", "events", "get_corporate_actions_buybacks", "install", "load_buybacks",
+        "market_series", "uninstall", "with_timestamps",
     ])
     for name in futu_buybacks.__all__:
         assert getattr(futu_buybacks, name) is not None

@@ -30,6 +30,7 @@ from google.protobuf.internal import api_implementation  # noqa: E402
 from test_differential import shaped_reply  # noqa: E402
 
 import futu_buybacks  # noqa: E402
+import futu_buybacks._panel  # noqa: E402
 from futu_buybacks import BuybackTables, Cache, RateLimiter, _frames, _tidy, load_buybacks  # noqa: E402
 from futu_buybacks._protocol import decode_reply  # noqa: E402
 from futu_buybacks._schema import HK, A  # noqa: E402
@@ -286,6 +287,60 @@ def synthetic_research_tables(codes=2000, records=200_000, years=10, newest="202
     return BuybackTables(hk, a)
 
 
+def _datasets_child(mode):
+    """``events`` and a dense 20/60/250 panel of the synthetic tables, measured in this process
+    (a fresh one: nothing cached, the calendars built as a first call builds them)."""
+    import json
+    import resource
+    tables = synthetic_research_tables()
+    calendar = None
+    if mode == "given":  # the sessions passed as dates: the panel's own work only
+        calendar = {m: futu_buybacks._panel.sessions(None, m, pd.Timestamp(START), pd.Timestamp(END), None, 250)
+                    for m in ("HK", "SH", "SZ")}
+    gc.collect()
+    if mode == "trace":
+        tracemalloc.start()
+    c0, t0 = time.process_time(), time.perf_counter()
+    events = futu_buybacks.events(tables, fetched_at=pd.Timestamp(END, tz="UTC") + pd.Timedelta(days=1))
+    t1 = time.perf_counter()
+    panel = futu_buybacks.daily_panel(events, START, END, calendar=calendar, dense=True)
+    t2, c2 = time.perf_counter(), time.process_time()
+    traced = tracemalloc.get_traced_memory()[1] if mode == "trace" else None
+    print(json.dumps({"events": t1 - t0, "panel": t2 - t1, "cpu": c2 - c0, "cells": int(panel.size), "rows": len(panel),
+                      "records": len(events), "traced": traced,
+                      "rss": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024}))
+
+
+START, END = "2016-04-11", "2026-04-10"
+
+
+def bench_datasets():
+    """Issue 14.6: events and a dense 20/60/250-session panel, 2,000 codes x 10 years, 200,000 records."""
+    import json
+
+    def child(mode):
+        out = subprocess.run([sys.executable, __file__, "--datasets-child", mode], capture_output=True, text=True,
+                             check=True, env=dict(os.environ, PYTHONWARNINGS="ignore"))
+        return json.loads(out.stdout.strip().splitlines()[-1])
+
+    timed, given, traced = child("default"), child("given"), child("trace")
+    wall = timed["events"] + timed["panel"]
+    row(f"events + dense panel 20/60/250: {timed['rows']:,} (session, code) rows from {timed['records']:,} records",
+        None, wall, wall, "< 3 s", wall < 3, unit="s")
+    row("  the same, CPU time of the process (user + system)", None, timed["cpu"], timed["cpu"], "report", True,
+        unit="s")
+    row("  of which events()", None, timed["events"], timed["events"], "report", True, unit="s")
+    row("  of which daily_panel(), sessions from exchange_calendars (built in the run)", None, timed["panel"],
+        timed["panel"], "report", True, unit="s")
+    row("  daily_panel() with the sessions given as dates", None, given["panel"], given["panel"], "report", True,
+        unit="s")
+    gib = 2 ** 30
+    row("  peak RSS of the process (tables, events and panel)", None, timed["rss"] / gib, timed["rss"] / gib,
+        "< 2 GiB", timed["rss"] < 2 * gib, unit="GiB")
+    row("  peak traced memory of events() + daily_panel() (tracemalloc)", None, traced["traced"] / gib,
+        traced["traced"] / gib, "< 2 GiB", traced["traced"] < 2 * gib, unit="GiB")
+
+
 def machine():
     cpu = platform.processor() or platform.machine()
     try:
@@ -302,7 +357,8 @@ def machine():
 
 def main():
     print(f"{'case':72s} {'native':>14s} {'shim':>14s} {'ratio':>7s} {'target':>10s}")
-    for bench in (bench_conversion, bench_end_to_end, bench_import, bench_memory, bench_loader, bench_warm_cache):
+    for bench in (bench_conversion, bench_end_to_end, bench_import, bench_memory, bench_loader, bench_warm_cache,
+                  bench_datasets):
         bench()
     lines = ["# Benchmarks", "", f"Measured by `make bench` on {machine()}.", "",
              "Ratios are shim / native (the vendor's own method, futu-api 10.11.7108, in the same run on the "
@@ -321,4 +377,7 @@ def main():
 
 
 if __name__ == "__main__":
-    main()
+    if sys.argv[1:2] == ["--datasets-child"]:
+        _datasets_child(sys.argv[2])
+    else:
+        main()

@@ -167,6 +167,14 @@ def _calendar_for(calendar: CalendarSpec, market: str) -> Union[None, str, pd.Da
     return calendar
 
 
+def _calendar_key(spec: Union[None, str, pd.DatetimeIndex], market: str) -> Tuple[str, Any]:
+    if isinstance(spec, pd.DatetimeIndex):
+        return "dates", id(spec)
+    if spec == "opend":
+        return "opend", "HK" if market == "HK" else "mainland"
+    return "exchange", DEFAULT_CALENDARS[market] if spec is None else CALENDAR_ALIASES.get(spec, spec)
+
+
 def sessions(calendar: Union[None, str, pd.DatetimeIndex], market: str, start: pd.Timestamp, end: pd.Timestamp,
              ctx: Any, before: int) -> pd.DatetimeIndex:
     """Session dates of ``market`` up to ``end``, from ``before`` sessions before ``start`` on
@@ -348,13 +356,18 @@ def _grids(events: Any, start: Any, end: Any, calendar: CalendarSpec, ctx: Any, 
     values = {name: events[name].to_numpy(dtype="float64", na_value=np.nan) for name in ("shares", "money",
                                                                                          "percentage")}
     prefixes = np.array([code.partition(".")[0] for code in wanted], dtype=object)
-    grids = []
+    grids: List[_Grid] = []
+    asked: Dict[Tuple[str, Any], pd.DatetimeIndex] = {}
     before = max(windows, default=0)
     for market in DATASET_MARKETS:
         low, high = np.searchsorted(prefixes, market, side="left"), np.searchsorted(prefixes, market, side="right")
         if low == high:
             continue
-        days = sessions(_calendar_for(calendar, market), market, start, end, ctx, before)
+        spec = _calendar_for(calendar, market)
+        key = _calendar_key(spec, market)  # SH and SZ share one calendar: ask once
+        if key not in asked:
+            asked[key] = sessions(spec, market, start, end, ctx, before)
+        days = asked[key]
         first = int(np.searchsorted(days.to_numpy(), start.to_datetime64()))
         mine = (position >= low) & (position < high)
         grids.append(_Grid(market, days, first, wanted[low:high], known[mine], position[mine] - low,

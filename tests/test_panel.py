@@ -200,12 +200,12 @@ def test_opend_calendar_asks_the_trading_days_module_per_market(monkeypatch):
 
     monkeypatch.setitem(sys.modules, "futu_buybacks._trading_days",
                         types.SimpleNamespace(opend_sessions=opend_sessions))
-    frame = event_frame([("HK.00700", "2026-03-03 08:30", 10, 1.0, 0.0), ("SH.600519", "2026-03-03 08:30", 1, 1.0,
-                                                                          0.0)])
+    frame = event_frame([("HK.00700", "2026-03-03 08:30", 10, 1.0, 0.0), ("SH.600519", "2026-03-03 08:30", 1, 1.0, 0.0),
+                         ("SZ.000001", "2026-03-04 08:30", 1, 1.0, 0.0)])
     ctx = object()
     got = daily_panel(frame, "2026-03-02", "2026-03-31", calendar="opend", ctx=ctx, windows=(3,), dense=True)
     assert got.equals(daily_panel(frame, "2026-03-02", "2026-03-31", calendar=CALENDARS, windows=(3,), dense=True))
-    assert [(c, m) for c, m, _, _ in asked] == [(ctx, "HK"), (ctx, "SH")]
+    assert [(c, m) for c, m, _, _ in asked] == [(ctx, "HK"), (ctx, "SH")]  # SZ: the same mainland calendar
     assert all(start < pd.Timestamp("2026-03-02") and end == pd.Timestamp("2026-03-31") for _, _, start, end in asked)
 
 

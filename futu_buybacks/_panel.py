@@ -76,10 +76,13 @@ def daily_panel(events: pd.DataFrame, start: Any, end: Any, calendar: CalendarSp
     grids = _grids(events, start, end, calendar, ctx, windows, codes)
     layout = _layout(grids, dense)
     data: Dict[str, np.ndarray] = {}
+    scratch: Dict[Tuple[int, str], np.ndarray] = {}  # a window's matrix, copied out before the next
     for column in windowed_columns(PANEL_AMOUNTS, windows):
         parts = []
-        for grid, kept in zip(grids, layout.cells):
-            flat = grid.column(column.name).reshape(-1)
+        for number, (grid, kept) in enumerate(zip(grids, layout.cells)):
+            out = scratch.setdefault((number, column.dtype), np.empty(grid.shape, column.dtype)) \
+                if "_" in column.name else None
+            flat = grid.column(column.name, out).reshape(-1)
             parts.append(flat if kept is None else flat[kept])
         data[column.name] = np.concatenate([parts[g][a:b] for g, a, b in layout.segments]).astype(column.dtype,
                                                                                                   copy=False) \
@@ -257,7 +260,7 @@ class _Grid:
 
     Sums over a window are differences of running totals per code: exact for counts and shares
     (integers below 2**53), within about 1e-16 of the code's running total for money and
-    percentages, and exactly zero where the window holds no record.
+    percentages, and exactly zero where the window holds no record (the total did not move).
     """
 
     def __init__(self, market: str, days: pd.DatetimeIndex, first: int, codes: np.ndarray, known: np.ndarray,
@@ -273,7 +276,6 @@ class _Grid:
         self.values = {name: np.nan_to_num(v[kept]) for name, v in values.items()}
         self.buying = (self.values["shares"] > 0) | (self.values["money"] > 0)
         self._totals: Dict[str, np.ndarray] = {}
-        self._empties: Dict[int, np.ndarray] = {}
 
     def _per_cell(self, weights: Optional[np.ndarray], cells: np.ndarray) -> np.ndarray:
         size = self.shape[0] * self.shape[1]
@@ -299,30 +301,21 @@ class _Grid:
             self._totals[name] = total
         return self._totals[name]
 
-    def matrix(self, name: str, window: int = 0) -> np.ndarray:
+    def matrix(self, name: str, window: int = 0, out: Optional[np.ndarray] = None) -> np.ndarray:
         """Per cell, ``name`` (records, buying, shares, money, percentage) of the records known at
-        that session, or over the last ``window`` sessions; the panel's rows only."""
+        that session, or over the last ``window`` sessions (written into ``out`` if given, of
+        the grid's shape and type); the panel's rows only."""
         if not window:
-            out = self._base(name)
-        else:
-            total = self._total(name)
-            out = np.empty_like(total)
-            out[:window] = total[:window]
-            np.subtract(total[window:], total[:-window], out=out[window:])
-            if name not in ("records", "buying"):
-                np.copyto(out, 0.0, where=self._empty(window))
+            return self._base(name)[self.first:]
+        total = self._total(name)
+        out = np.empty_like(total) if out is None else out
+        out[:window] = total[:window]
+        np.subtract(total[window:], total[:-window], out=out[window:])
         return out[self.first:]
 
-    def _empty(self, window: int) -> np.ndarray:
-        """Cells whose window holds no record (kept: each amount's window reads it)."""
-        if window not in self._empties:
-            total = self._total("records")
-            self._empties[window] = np.concatenate([total[:window] == 0, total[window:] == total[:-window]])
-        return self._empties[window]
-
-    def column(self, name: str) -> np.ndarray:
+    def column(self, name: str, out: Optional[np.ndarray] = None) -> np.ndarray:
         base, _, window = name.partition("_")
-        return self.matrix(base, int(window) if window else 0)
+        return self.matrix(base, int(window) if window else 0, out)
 
     def market_column(self, name: str) -> np.ndarray:
         base, _, window = name.partition("_")

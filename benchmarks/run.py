@@ -24,12 +24,14 @@ from unittest import mock  # noqa: E402
 
 import futu  # noqa: E402
 import google.protobuf  # noqa: E402
+import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 from google.protobuf.internal import api_implementation  # noqa: E402
 from test_differential import shaped_reply  # noqa: E402
 
 import futu_buybacks  # noqa: E402
-from futu_buybacks import Cache, RateLimiter, _frames, load_buybacks  # noqa: E402
+import futu_buybacks._panel  # noqa: E402
+from futu_buybacks import BuybackTables, Cache, RateLimiter, _frames, _tidy, load_buybacks  # noqa: E402
 from futu_buybacks._protocol import decode_reply  # noqa: E402
 from futu_buybacks._schema import HK, A  # noqa: E402
 from futu_buybacks.simulator import Simulator, synthetic_dataset, synthetic_records  # noqa: E402
@@ -250,6 +252,118 @@ def bench_warm_cache():
         unit="s")
 
 
+def synthetic_research_tables(codes=2000, records=200_000, years=10, newest="2026-04-09", seed=0):
+    """``records`` buyback records of ``codes`` codes (half HK, a quarter each SH and SZ) over
+    ``years`` years to ``newest``, as the loader's frames (with ``first_seen``), built without a
+    loop over records."""
+    rng = np.random.default_rng(seed)
+    first_seen = pd.Timestamp(newest, tz="Asia/Hong_Kong") + pd.Timedelta(hours=20)
+    days = pd.bdate_range(end=newest, periods=years * 261).to_numpy()
+
+    def seconds(local_days, zone):
+        return pd.DatetimeIndex(local_days).tz_localize(zone).as_unit("s").asi8
+
+    def with_strings(data, names, zone):
+        for name in names:
+            data[f"{name}_str"] = pd.to_datetime(data[name], unit="s", utc=True).tz_convert(zone).strftime("%Y-%m-%d")
+        return data
+
+    def frame(schema, code, data):
+        data = {"code": code, **data}
+        out = pd.DataFrame({name: data.get(name) for name in ["code", *schema.names]})
+        out = out.astype({k: v for k, v in _tidy.tidy_dtypes(schema).items() if k != "first_seen"})
+        out["first_seen"] = pd.Series(first_seen, index=out.index).dt.tz_convert("UTC").astype("datetime64[ns, UTC]")
+        return out
+
+    n_hk, n_a = records // 2, records - records // 2
+    hk_codes = np.array([f"HK.{i:05d}" for i in range(1, codes // 2 + 1)], dtype=object)
+    a_codes = np.array([f"SH.{600000 + i:06d}" for i in range(codes // 4)]
+                       + [f"SZ.{i:06d}" for i in range(1, codes - codes // 2 - codes // 4 + 1)], dtype=object)
+    trade = days[rng.integers(0, len(days), n_hk)]
+    shares = rng.integers(1, 3000, n_hk) * 1000
+    price = rng.uniform(1, 500, n_hk).round(2)
+    hk = {"end_date": seconds(trade, "Asia/Hong_Kong"),
+          "publ_date": seconds(trade + np.timedelta64(1, "D"), "Asia/Hong_Kong"),
+          "buy_back_money": shares * price, "buy_back_sum": shares, "percentage": shares / 9.2e7 * 100,
+          "high_price": price, "low_price": (price * 0.98).round(2), "cumulative_sum": shares * 10,
+          "cumulative_percentage": shares / 9.2e6 * 100, "share_type": np.full(n_hk, "普通股", dtype=object)}
+    hk = frame(HK, hk_codes[rng.integers(0, len(hk_codes), n_hk)],
+               with_strings(hk, ("end_date", "publ_date"), "Asia/Hong_Kong"))
+    change = days[rng.integers(0, len(days), n_a)]
+    shares = rng.integers(1, 3000, n_a) * 1000
+    price = rng.uniform(1, 500, n_a).round(2)
+    a = {"change_date": seconds(change, "Asia/Shanghai"),
+         "event_proce_desc": rng.choice(np.array(["董事会预案", "股东大会通过", "实施", "完成", "停止实施",
+                                                 "国资委批准"],
+                                                 dtype=object), n_a),
+         "advance_date": seconds(change - np.timedelta64(120, "D"), "Asia/Shanghai"),
+         "meet_pass_date": seconds(change - np.timedelta64(100, "D"), "Asia/Shanghai"),
+         "start_date": seconds(change - np.timedelta64(90, "D"), "Asia/Shanghai"),
+         "end_date": seconds(change + np.timedelta64(270, "D"), "Asia/Shanghai"),  # a planned deadline
+         "buy_back_mode": np.full(n_a, "集中竞价", dtype=object), "share_type": np.full(n_a, "A股", dtype=object),
+         "buy_back_sum": shares, "buy_back_money": shares * price, "percentage": shares / 1.2e8 * 100,
+         "value_floor": np.full(n_a, 5e7), "value_ceiling": np.full(n_a, 1e8), "price_floor": price * 0.8,
+         "price_ceiling": price * 1.3, "volume_floor": np.full(n_a, 1e6), "volume_ceiling": np.full(n_a, 3e6)}
+    a = frame(A, a_codes[rng.integers(0, len(a_codes), n_a)],
+              with_strings(a, ("change_date", "advance_date", "meet_pass_date", "start_date", "end_date"),
+                           "Asia/Shanghai"))
+    return BuybackTables(hk, a)
+
+
+def _datasets_child(mode):
+    """``events`` and a dense 20/60/250 panel of the synthetic tables, measured in this process
+    (a fresh one: nothing cached, the calendars built as a first call builds them)."""
+    import json
+    import resource
+    tables = synthetic_research_tables()
+    calendar = None
+    if mode == "given":  # the sessions passed as dates: the panel's own work only
+        calendar = {m: futu_buybacks._panel.sessions(None, m, pd.Timestamp(START), pd.Timestamp(END), None, 250)
+                    for m in ("HK", "SH", "SZ")}
+    gc.collect()
+    if mode == "trace":
+        tracemalloc.start()
+    c0, t0 = time.process_time(), time.perf_counter()
+    events = futu_buybacks.events(tables, fetched_at=pd.Timestamp(END, tz="UTC") + pd.Timedelta(days=1))
+    t1 = time.perf_counter()
+    panel = futu_buybacks.daily_panel(events, START, END, calendar=calendar, dense=True)
+    t2, c2 = time.perf_counter(), time.process_time()
+    traced = tracemalloc.get_traced_memory()[1] if mode == "trace" else None
+    print(json.dumps({"events": t1 - t0, "panel": t2 - t1, "cpu": c2 - c0, "cells": int(panel.size), "rows": len(panel),
+                      "records": len(events), "traced": traced,
+                      "rss": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024}))
+
+
+START, END = "2016-04-11", "2026-04-10"
+
+
+def bench_datasets():
+    """Issue 14.6: events and a dense 20/60/250-session panel, 2,000 codes x 10 years, 200,000 records."""
+    import json
+
+    def child(mode):
+        out = subprocess.run([sys.executable, __file__, "--datasets-child", mode], capture_output=True, text=True,
+                             check=True, env=dict(os.environ, PYTHONWARNINGS="ignore"))
+        return json.loads(out.stdout.strip().splitlines()[-1])
+
+    timed, given, traced = child("default"), child("given"), child("trace")
+    wall = timed["events"] + timed["panel"]
+    row(f"events + dense panel 20/60/250: {timed['rows']:,} (session, code) rows from {timed['records']:,} records",
+        None, wall, wall, "< 3 s", wall < 3, unit="s")
+    row("  the same, CPU time of the process (user + system)", None, timed["cpu"], timed["cpu"], "report", True,
+        unit="s")
+    row("  of which events()", None, timed["events"], timed["events"], "report", True, unit="s")
+    row("  of which daily_panel(), sessions from exchange_calendars (built in the run)", None, timed["panel"],
+        timed["panel"], "report", True, unit="s")
+    row("  daily_panel() with the sessions given as dates", None, given["panel"], given["panel"], "report", True,
+        unit="s")
+    gib = 2 ** 30
+    row("  peak RSS of the process (tables, events and panel)", None, timed["rss"] / gib, timed["rss"] / gib,
+        "< 2 GiB", timed["rss"] < 2 * gib, unit="GiB")
+    row("  peak traced memory of events() + daily_panel() (tracemalloc)", None, traced["traced"] / gib,
+        traced["traced"] / gib, "< 2 GiB", traced["traced"] < 2 * gib, unit="GiB")
+
+
 def machine():
     cpu = platform.processor() or platform.machine()
     try:
@@ -267,7 +381,7 @@ def machine():
 def main():
     print(f"{'case':72s} {'native':>14s} {'shim':>14s} {'ratio':>7s} {'target':>10s}")
     for bench in (bench_conversion, bench_end_to_end, bench_import, bench_memory, bench_loader, bench_several_opends,
-                  bench_warm_cache):
+                  bench_warm_cache, bench_datasets):
         bench()
     lines = ["# Benchmarks", "", f"Measured by `make bench` on {machine()}.", "",
              "Ratios are shim / native (the vendor's own method, futu-api 10.11.7108, in the same run on the "
@@ -286,4 +400,7 @@ def main():
 
 
 if __name__ == "__main__":
-    main()
+    if sys.argv[1:2] == ["--datasets-child"]:
+        _datasets_child(sys.argv[2])
+    else:
+        main()

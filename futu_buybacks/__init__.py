@@ -20,6 +20,7 @@ _LAZY = {
     "default_cache_path": "._cache", "RateLimiter": "._ratelimit", "with_timestamps": "._tidy",
     "export_records": "._exports", "export_events": "._exports", "export_panel": "._exports",
     "to_alphalens": "._exports", "to_qlib": "._exports", "qlib_symbol": "._exports",
+    "events": "._events", "daily_panel": "._panel", "market_series": "._panel",
 }
 
 
@@ -38,8 +39,8 @@ def __dir__():
 
 __all__ = [
     "BuybacksError",
-    "BuybackTables",
     "BuybacksMixin",
+    "BuybackTables",
     "Cache",
     "HostUnsupported",
     "InstallReport",
@@ -49,13 +50,16 @@ __all__ = [
     "RET_OK",
     "ServerError",
     "TransportError",
+    "daily_panel",
     "default_cache_path",
+    "events",
     "export_events",
     "export_panel",
     "export_records",
     "get_corporate_actions_buybacks",
     "install",
     "load_buybacks",
+    "market_series",
     "qlib_symbol",
     "to_alphalens",
     "to_qlib",

@@ -129,7 +129,7 @@ def load_buybacks(codes: Union[str, Iterable[str]], ctx: Any = None, *, host: st
             continue
         if code not in wanted:
             wanted.append(code)
-    moment = _moment(as_of)
+    moment = moment_of(as_of)
     if not wanted:  # nothing valid to load: no connection, no cache
         return BuybackTables(tidy_frame(HK, []), tidy_frame(A, []), errors)
     endpoints = _endpoints(opend, ctx, host, port)
@@ -261,7 +261,7 @@ def _preferred(store: Cache, links: List[_Link], codes: List[str]) -> Dict[str, 
     return preferred
 
 
-def _moment(as_of: Any) -> Optional[float]:
+def moment_of(as_of: Any) -> Optional[float]:
     """``as_of`` as Unix seconds; a naive datetime is refused (which zone would it be in?)."""
     if as_of is None:
         return None

@@ -91,3 +91,72 @@ A = FrameSchema("a_buy_back_list", "aBuyBackList", "A", (
 FRAMES = (HK, A)
 #: Market name ("HK", "SH", "SZ") -> the schema of the frame its records fill.
 SCHEMA_BY_MARKET = {"HK": HK, "SH": A, "SZ": A}
+
+
+# ---- research datasets (``_events.py``, ``_panel.py``; docs/datasets.md) ----------------------
+
+class DatasetColumn(NamedTuple):
+    name: str
+    dtype: str        # a pandas dtype name; "known_at" is the zone-aware type below
+    description: str
+
+
+#: ``known_at``'s type: nanoseconds, in UTC+08:00.  One column holds both markets, so it has one
+#: zone: the offset Asia/Hong_Kong and Asia/Shanghai have both kept since 1992 (HK's last summer
+#: time was 1979, the mainland's 1991).  Each moment is computed in its market's own zone.
+KNOWN_AT_DTYPE = "known_at"
+#: The markets of the dataset frames, in the order their rows and codes sort.
+DATASET_MARKETS = ("HK", "SH", "SZ")
+
+#: ``events()``'s own columns, before the vendor's.
+EVENT_COLUMNS = (
+    DatasetColumn("code", "string", "security, MARKET.SYMBOL"),
+    DatasetColumn("market", "string", "HK, SH or SZ"),
+    DatasetColumn("stage", "string", "execution (HK); board_plan, shareholders_approved, implementing, "
+                  "completed, stopped or other (A-share)"),
+    DatasetColumn("stage_raw", "string", "the vendor's event_proce_desc (A-share); <NA> for HK"),
+    DatasetColumn("event_date", "datetime64[ns]", "the market-local date the record's event happened"),
+    DatasetColumn("known_at", KNOWN_AT_DTYPE, "the earliest moment the record was public, by the rule of "
+                  "docs/datasets.md"),
+    DatasetColumn("shares", "Int64", "buy_back_sum: shares bought back"),
+    DatasetColumn("money", "float64", "buy_back_money: amount paid, in the market's currency"),
+    DatasetColumn("percentage", "float64", "the vendor's percentage: share of issued shares, in percent"),
+    DatasetColumn("price_low", "float64", "HK low_price (paid that day); A-share price_floor (the plan's)"),
+    DatasetColumn("price_high", "float64", "HK high_price (paid that day); A-share price_ceiling (the plan's)"),
+)
+#: The last column of ``events()``: when the cache first stored that version of the record.
+FIRST_SEEN = DatasetColumn("first_seen", "datetime64[ns, UTC]",
+                           "when the cache first stored this version of the record; NaT if unknown")
+
+
+def event_vendor_columns() -> Tuple[Column, ...]:
+    """The vendor's columns of either market as ``events()`` carries them: HK's in HK's order,
+    then A-share's others in A-share's order; ``percentage`` is already one of ours."""
+    ours = {c.name for c in EVENT_COLUMNS}
+    seen, out = set(), []
+    for column in HK.columns + A.columns:
+        if column.name not in ours and column.name not in seen:
+            seen.add(column.name)
+            out.append(column)
+    return tuple(out)
+
+
+#: The per-session quantities of ``daily_panel()`` (and, with ``_W``, each window's sums).
+PANEL_AMOUNTS = (
+    DatasetColumn("shares", "float64", "shares bought back, by the records that became known at this session"),
+    DatasetColumn("money", "float64", "money paid, by those records, in the market's currency"),
+    DatasetColumn("percentage", "float64", "their percentages of issued shares, summed"),
+    DatasetColumn("records", "int64", "how many records became known at this session"),
+)
+#: The per-market quantities of ``market_series()`` (and each window's).
+MARKET_SERIES_AMOUNTS = (
+    DatasetColumn("companies", "int64", "codes with a record of shares or money bought back"),
+    DatasetColumn("records", "int64", "records that became known"),
+    DatasetColumn("money", "float64", "money paid, in the market's currency"),
+)
+
+
+def windowed_columns(amounts: Tuple[DatasetColumn, ...], windows: Tuple[int, ...]) -> Tuple[DatasetColumn, ...]:
+    """``amounts``, then for each window ``NAME_W`` (the sum over the last W sessions)."""
+    return amounts + tuple(DatasetColumn(f"{c.name}_{w}", c.dtype, f"{c.description}, over the last {w} sessions")
+                           for w in windows for c in amounts)

@@ -209,3 +209,32 @@ def test_compatibility_table_lists_the_matrix_cells():
     table = readme.split("## Compatibility", 1)[1].split("\n\n")[1]
     rows = {line.split("|")[1].strip() for line in table.splitlines()[2:]}
     assert rows - {"`make test`"} == {cell[0] for cell in cells}
+
+
+def test_datasets_example_runs_and_prints_what_it_documents(capsys):
+    """docs/datasets.md's example: the simulator's records into events, a panel and a market series."""
+    pytest.importorskip("exchange_calendars")
+    pytest.importorskip("futu")
+    text = (DOCS / "datasets.md").read_text(encoding="utf-8")
+    source = re.search(r"## Example\n\n```python\n(.*?)```", text, flags=re.S).group(1)
+    exec(compile(source, str(DOCS / "datasets.md"), "exec"), {})
+    printed = capsys.readouterr().out
+    assert "implementing" in printed and "records_20" in printed and "companies_20" in printed
+    # 2026-04-09's HK.00700 buyback (the vendor's example row) counts at the 10th's open
+    assert re.search(r"2026-04-10 HK\.00700\s+1964000\.0\s+1\.000881e\+09\s+1\s+10", printed)
+
+
+def test_datasets_tables_name_every_stage_text_and_column():
+    from futu_buybacks._events import STAGES
+    from futu_buybacks._schema import EVENT_COLUMNS, PANEL_AMOUNTS
+
+    text = (DOCS / "datasets.md").read_text(encoding="utf-8")
+    stages = text.split("`stage` normalises", 1)[1].split("\n\n")[1]
+    documented = {}
+    for line in stages.splitlines()[2:]:
+        _, stage, texts, _, _ = line.split("|")
+        for word in texts.split(","):
+            documented[word.strip()] = stage.strip().strip("`")
+    documented.pop("any other text (leading and trailing spaces ignored)")
+    assert documented == STAGES
+    assert all(f"`{c.name}`" in text for c in EVENT_COLUMNS + PANEL_AMOUNTS)

@@ -295,6 +295,10 @@ def test_as_of_returns_exactly_what_a_load_at_that_moment_returned(sdk, tmp_path
         for as_of in (moment, pd.Timestamp(moment, unit="s", tz="Asia/Shanghai")):
             again = load_buybacks([code], port=sim.port, cache=path, as_of=as_of)
             pd.testing.assert_frame_equal(again.a_buy_back_list, expected.a_buy_back_list)
+    from futu_buybacks import events
+    with Cache(path, read_only=True) as cache:  # events(cache, as_of=) sees what that load saw
+        for moment, expected in ((t1, first), (t2, second)):
+            pd.testing.assert_frame_equal(events(cache, as_of=moment), events(expected))
     before = load_buybacks([code], port=sim.port, cache=path, as_of=t1 - 1)
     assert before.a_buy_back_list.empty  # nothing was known before the first load
     with pytest.raises(InvalidArgument, match="timezone-aware"):

@@ -3,6 +3,8 @@
 ``load_buybacks(codes, ...)`` validates the codes, fetches what the cache lacks (a full fetch
 for new or stale codes, one page for fresh ones, the rest of an interrupted fetch), and returns
 tidy frames read back from the cache together with a per-code error report.
+``load_buybacks(market="HK")`` does the same for the codes OpenD lists in a market
+(``_universe.py``), the list cached for the day.
 """
 
 import contextlib
@@ -12,7 +14,7 @@ import os
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Dict, Iterable, List, Optional, Union
+from typing import Any, Callable, Dict, Iterable, List, Optional, Tuple, Union
 
 import pandas as pd
 
@@ -25,10 +27,12 @@ from ._interrupts import CtrlCRaises
 from ._paging import PageError, iter_pages, page_fetcher
 from ._progress import LoadProgress
 from ._progress import wanted as progress_wanted
+from ._protocol import RET_OK
 from ._ratelimit import VENDOR_RATE, Rate, RateLimiter, parse_rate, shared_limiter
 from ._schema import HK, SCHEMA_BY_MARKET, A
 from ._sources import UNIDENTIFIED, address_key, source_of
 from ._tidy import tidy_frame
+from ._universe import MARKET_GROUPS, UNIVERSE_RATE, fetch_universe, market_day, parse_markets
 
 #: How long a context the loader opened itself waits for OpenD to come back after losing it.
 RECONNECT_PATIENCE = 120.0
@@ -48,23 +52,32 @@ class BuybackTables:
     errors: Dict[str, str] = field(default_factory=dict)   # code -> why it failed
     requests: int = 0                                       # requests sent to OpenD in this call
     source: str = ""                                        # whose records these are (_sources.py)
+    codes: List[str] = field(default_factory=list)          # the valid codes loaded (a market's: its list)
 
     @property
     def ok(self) -> bool:
         return not self.errors
 
 
-def load_buybacks(codes: Union[str, Iterable[str]], ctx: Any = None, *, host: str = "127.0.0.1", port: int = 11111,
+def load_buybacks(codes: Union[str, Iterable[str], None] = None, ctx: Any = None, *,
+                  market: Union[str, Iterable[str], None] = None, host: str = "127.0.0.1", port: int = 11111,
                   sdk: Optional[str] = None, num: Optional[int] = 50, rate: Rate = VENDOR_RATE,
                   limiter: Optional[RateLimiter] = None,
                   cache: Union[bool, str, Path, Cache, None] = True, full: bool = False,
                   max_age: Optional[dt.timedelta] = DEFAULT_MAX_AGE,
                   fresh_for: dt.timedelta = DEFAULT_FRESH_FOR, progress: Optional[bool] = None,
                   retries: int = 2, verbose: bool = False, connect_timeout: float = DEFAULT_CONNECT_TIMEOUT,
-                  offline: bool = False, as_of: Any = None,
+                  offline: bool = False, as_of: Any = None, universe_limiter: Optional[RateLimiter] = None,
                   clock: Callable[[], float] = time.time) -> BuybackTables:
-    """Every buyback record of ``codes`` (one code, or any iterable of codes), as tidy frames,
-    plus the codes that failed and why.
+    """Every buyback record of ``codes`` (one code, or any iterable of codes), or of the stocks
+    and ETFs OpenD lists in ``market``, as tidy frames, plus the codes that failed and why.
+
+    - ``market``: instead of ``codes`` (exactly one of the two): ``"HK"``, ``"SH"``, ``"SZ"``,
+      ``"A"`` (SH and SZ), or several (``"HK,A"``, ``["HK", "SZ"]``).  The list comes from the
+      context's ``get_stock_basicinfo`` (protocol 3202), stocks and ETFs, without delisted codes,
+      under its own rate limiter (``universe_limiter``; by default one per OpenD, 10 per 30 s),
+      and is cached per source: a list fetched today (UTC+8) is reused, ``full`` fetches it again.
+      ``BuybackTables.codes`` is the list loaded.
 
     - ``ctx``: an ``OpenQuoteContext`` to use; else one is opened on ``host``/``port`` with
       ``sdk`` (``"futu"`` or ``"moomoo"``; the installed one by default) and closed at the end.
@@ -111,23 +124,25 @@ def load_buybacks(codes: Union[str, Iterable[str]], ctx: Any = None, *, host: st
     num = _check_arguments(host=host, port=port, num=num, rate=rate, limiter=limiter, cache=cache, full=full,
                            max_age=max_age, fresh_for=fresh_for, progress=progress, retries=retries,
                            verbose=verbose, connect_timeout=connect_timeout, offline=offline, clock=clock)
+    markets = _check_universe_arguments(codes, market, universe_limiter)
     wanted: List[str] = []
     errors: Dict[str, str] = {}
     sdk = resolve_sdk(sdk) if ctx is None else sdk
-    for raw in ([codes] if isinstance(codes, str) else codes):
+    for raw in ([codes] if isinstance(codes, str) else codes or ()):
         try:
             code = str(parse_code(raw))
         except BuybacksError as exc:
-            errors[str(raw)] = str(exc)
+            market_name = isinstance(raw, str) and raw in MARKET_GROUPS
+            errors[str(raw)] = str(exc) + (f" (every code OpenD lists there: market={raw!r})" if market_name else "")
             continue
         if code not in wanted:
             wanted.append(code)
     moment = _moment(as_of)
-    if not wanted:  # nothing valid to load: no connection, no cache
+    if not wanted and not markets:  # nothing valid to load: no connection, no cache
         return BuybackTables(tidy_frame(HK, []), tidy_frame(A, []), errors)
     address = address_key(*_address(ctx, host, port))
     if offline or moment is not None:
-        return _read_offline(cache, address, wanted, errors, moment)
+        return _read_offline(cache, address, wanted, errors, moment, markets)
     store = _open_cache(cache)
     with CtrlCRaises() as ctrl_c:
         connection = _Connection(ctx, host, port, sdk, connect_timeout, ctrl_c, verbose)
@@ -139,6 +154,13 @@ def load_buybacks(codes: Union[str, Iterable[str]], ctx: Any = None, *, host: st
             if before is not None:
                 log.warning("futu_buybacks: %s now serves %s (it served %s): reading and writing %s only",
                             address, source, before, source)
+            listing_requests = 0
+            if markets:
+                if universe_limiter is None:
+                    universe_limiter = sharing.enter_context(
+                        shared_limiter(("universe", *_address(ctx, host, port)), UNIVERSE_RATE))
+                wanted, listing_requests = _universe(store, source, connection, markets, universe_limiter,
+                                                     full=full, retries=retries, now=clock())
             if limiter is None:
                 limiter = sharing.enter_context(shared_limiter(_address(ctx, host, port), rate))
             bar = LoadProgress(len(wanted), limiter, show=progress_wanted(progress))
@@ -155,7 +177,7 @@ def load_buybacks(codes: Union[str, Iterable[str]], ctx: Any = None, *, host: st
                     bar.finish_code()
             finally:
                 bar.close()
-            return _tables(store, source, wanted, errors, loader.requests)
+            return _tables(store, source, wanted, errors, listing_requests + loader.requests)
         finally:
             sharing.close()
             connection.close()
@@ -166,7 +188,32 @@ def load_buybacks(codes: Union[str, Iterable[str]], ctx: Any = None, *, host: st
 def _tables(store: Cache, source: str, codes: List[str], errors: Dict[str, str], requests: int,
             as_of: Optional[float] = None) -> BuybackTables:
     return BuybackTables(tidy_frame(HK, store.rows(HK, source, codes, as_of=as_of)),
-                         tidy_frame(A, store.rows(A, source, codes, as_of=as_of)), errors, requests, source)
+                         tidy_frame(A, store.rows(A, source, codes, as_of=as_of)), errors, requests, source,
+                         list(codes))
+
+
+def _universe(store: Cache, source: str, connection: "_Connection", markets: Iterable[str], limiter: RateLimiter,
+              *, full: bool, retries: int, now: float) -> Tuple[List[str], int]:
+    """The codes of ``markets``: the cached list if it was fetched today (UTC+8) and not ``full``,
+    else OpenD's, stored; and the requests that cost."""
+    day = market_day(now)
+    codes: List[str] = []
+    sent = [0]
+
+    def count() -> None:
+        sent[0] += 1
+
+    for market in markets:
+        cached = None if full else store.universe(source, market)
+        if cached is not None and cached[0] == day:
+            codes += cached[1]
+            continue
+        listed = fetch_universe(connection.list_market, market, day, limiter=limiter, retries=retries,
+                                on_request=count)
+        store.store_universe(source, market, listed, day=day, now=now)
+        log.info("futu_buybacks: OpenD lists %d %s stocks and ETFs (%s)", len(listed), market, source)
+        codes += [entry.code for entry in listed]
+    return codes, sent[0]
 
 
 def _moment(as_of: Any) -> Optional[float]:
@@ -202,8 +249,10 @@ def _address(ctx: Any, host: str, port: int) -> Any:
 
 
 def _read_offline(cache: Union[bool, str, Path, Cache, None], address: str, codes: List[str],
-                  errors: Dict[str, str], as_of: Optional[float] = None) -> BuybackTables:
-    """The cached records of the source last confirmed at ``address``; no connection, no write."""
+                  errors: Dict[str, str], as_of: Optional[float] = None, markets: Tuple[str, ...] = ()
+                  ) -> BuybackTables:
+    """The cached records of the source last confirmed at ``address``; no connection, no write.
+    With ``markets``, of the codes of their cached lists (as listed ``as_of``, if given)."""
     if not cache:
         raise InvalidArgument("offline=True reads the cache: it needs one (cache=True, a path or a Cache)")
     store = cache if isinstance(cache, Cache) else Cache(default_cache_path() if cache is True else cache,
@@ -213,6 +262,13 @@ def _read_offline(cache: Union[bool, str, Path, Cache, None], address: str, code
         if source is None:
             raise CacheUnusable(f"the cache {store.path} has nothing from OpenD at {address}: "
                                 "load once with a connection first")
+        for market in markets:
+            cached = store.universe(source, market, as_of=as_of)
+            if cached is None:
+                when = "" if as_of is None else " at that moment"
+                raise CacheUnusable(f"the cache {store.path} has no list of the {market} market from {source}{when}: "
+                                    f"load with market={market!r} once with a connection first")
+            codes = codes + cached[1]
         return _tables(store, source, codes, errors, 0, as_of)
     finally:
         if not isinstance(cache, Cache):
@@ -259,6 +315,16 @@ def _check_arguments(*, host: Any, port: Any, num: Any, rate: Any, limiter: Any,
     return num
 
 
+def _check_universe_arguments(codes: Any, market: Any, universe_limiter: Any) -> Tuple[str, ...]:
+    """Exactly one of ``codes`` and ``market``; the markets asked for (none for codes)."""
+    if (codes is None) == (market is None):
+        raise InvalidArgument("give exactly one of codes (a code or codes, e.g. 'HK.00700') and market ('HK', "
+                              f"'SH', 'SZ' or 'A'), got {'both' if codes is not None else 'neither'}")
+    if universe_limiter is not None and not isinstance(universe_limiter, RateLimiter):
+        raise InvalidArgument(f"universe_limiter must be a RateLimiter or None, got {type(universe_limiter).__name__}")
+    return () if market is None else parse_markets(market)
+
+
 def _is_int(value: Any) -> bool:
     return isinstance(value, int) and not isinstance(value, bool)
 
@@ -296,6 +362,19 @@ class _Connection:
             raise TransportError(
                 f"lost OpenD at {self.host}:{self.port} and it did not come back within "
                 f"{RECONNECT_PATIENCE:.0f} s; what was fetched is cached, run again to finish")
+        return ret, data
+
+    def list_market(self, market: str, stock_type: str) -> Any:
+        """``get_stock_basicinfo(market, stock_type)`` of the context (protocol 3202)."""
+        self.ctrl_c.reclaim()
+        method = getattr(self.ctx, "get_stock_basicinfo", None)
+        if method is None:
+            raise HostUnsupported(f"{type(self.ctx).__name__} has no get_stock_basicinfo, so it cannot list a "
+                                  "market: pass an OpenQuoteContext of futu-api or moomoo-api, or codes")
+        ret, data = method(market, stock_type)
+        if self._own and ret != RET_OK and data == _CONNECT_TIMEOUT:
+            raise TransportError(f"lost OpenD at {self.host}:{self.port} and it did not come back within "
+                                 f"{RECONNECT_PATIENCE:.0f} s")
         return ret, data
 
     def _quiet_sdk_console(self) -> None:

@@ -15,7 +15,8 @@ def test_public_names():
 
 def test_simulator_public_names():
     assert sorted(futu_buybacks.simulator.__all__) == sorted([
-        "FAULTS", "FREQUENCY_MESSAGE", "Dataset", "Simulator", "synthetic_dataset", "synthetic_records",
+        "FAULTS", "FREQUENCY_MESSAGE", "Dataset", "Listing", "Simulator", "synthetic_dataset", "synthetic_records",
+        "synthetic_universe",
     ])
 
 

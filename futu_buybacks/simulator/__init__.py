@@ -9,5 +9,7 @@ Command line: ``python -m futu_buybacks.simulator [--host 127.0.0.1] [--port 111
 
 from ._dataset import Dataset, synthetic_dataset, synthetic_records
 from ._server import FAULTS, FREQUENCY_MESSAGE, Simulator
+from ._universe import Listing, synthetic_universe
 
-__all__ = ["FAULTS", "FREQUENCY_MESSAGE", "Dataset", "Simulator", "synthetic_dataset", "synthetic_records"]
+__all__ = ["FAULTS", "FREQUENCY_MESSAGE", "Dataset", "Listing", "Simulator", "synthetic_dataset", "synthetic_records",
+           "synthetic_universe"]

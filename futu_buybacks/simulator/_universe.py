@@ -113,8 +113,8 @@ def synthetic_universe(seed: int = 0, hk: int = 2600, a: int = 5300, a_etfs: int
 
     Codes within a range are drawn at random (the gaps are where nothing is listed); the codes of
     :data:`KNOWN_NAMES` are always in.  About 0.5% of each market is delisted (still listed by
-    3202, with ``delisting`` set, as OpenD does).  Listing dates are weekdays from the board's
-    opening to 2025.
+    3202, with ``delisting`` set: the SDK's frame has the column, so a client has to filter).
+    Listing dates are weekdays from the board's opening to 2025.
     """
     if min(hk, a, a_etfs) < 0:
         raise ValueError(f"counts must be >= 0, got hk={hk}, a={a}, a_etfs={a_etfs}")

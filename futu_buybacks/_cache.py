@@ -9,7 +9,11 @@ Tables (layout ``SCHEMA_VERSION``):
 - ``codes``: per source and code, whether a full fetch completed, where an interrupted full
   fetch or refresh resumes, when it was fully fetched and last checked;
 - ``sources``: the source last confirmed at each OpenD address (``_sources.py`` says what a
-  source is).
+  source is);
+- ``universe``: per source and market (HK, SH, SZ), the codes OpenD listed (``_universe.py``),
+  with name, type and listing date, ``listed_on`` (the day, UTC+8, of the last fetch that listed
+  the code) and, as for records, ``first_seen`` and ``replaced_at`` (a fetch no longer listed it),
+  so a read ``as_of`` a moment gets the list of that moment.
 
 A record's identity, per market, decides what an amended record replaces:
 
@@ -38,7 +42,7 @@ import threading
 import time
 import urllib.parse
 from pathlib import Path
-from typing import Any, Iterable, List, Mapping, NamedTuple, Optional, Sequence, Tuple, Union
+from typing import Any, Dict, Iterable, List, Mapping, NamedTuple, Optional, Sequence, Tuple, Union
 
 from ._errors import BuybacksError
 from ._schema import HK, SCHEMA_BY_MARKET, A, FrameSchema
@@ -224,6 +228,10 @@ class Cache:
                 source TEXT NOT NULL, code TEXT NOT NULL, complete INTEGER NOT NULL DEFAULT 0, resume_key TEXT,
                 full_run INTEGER, full_started REAL, full_at REAL, checked_at REAL, refresh_run INTEGER,
                 refresh_key TEXT, PRIMARY KEY (source, code))""")
+            db.execute("""CREATE TABLE IF NOT EXISTS universe (
+                source TEXT NOT NULL, market TEXT NOT NULL, code TEXT NOT NULL, name TEXT, stock_type TEXT,
+                listing_date TEXT, listed_on TEXT NOT NULL, first_seen REAL NOT NULL, replaced_at REAL,
+                PRIMARY KEY (source, market, code, first_seen))""")
             for schema in (HK, A):
                 columns = ", ".join(f"{c.name} {_SQL_TYPES[c.kind]}" for c in schema.columns)
                 db.execute(f"""CREATE TABLE IF NOT EXISTS {_TABLE[schema.key]} (
@@ -285,7 +293,7 @@ class Cache:
         """Forget the records and progress of ``codes`` (all if empty) of ``source`` (all if None).
 
         Returns the number of records removed.  Clearing a whole source also forgets where it
-        was confirmed, so the next load identifies its OpenD afresh.
+        was confirmed, so the next load identifies its OpenD afresh, and the markets it listed.
         """
         where, params = [], []
         if source is not None:
@@ -301,9 +309,50 @@ class Cache:
                 removed += db.execute(f"DELETE FROM {_TABLE[schema.key]}{clause}", params).rowcount
             db.execute(f"DELETE FROM codes{clause}", params)
             if not codes:
-                db.execute("DELETE FROM sources" + (" WHERE source = ?" if source is not None else ""),
-                           [source] if source is not None else [])
+                for table in ("sources", "universe"):
+                    db.execute(f"DELETE FROM {table}" + (" WHERE source = ?" if source is not None else ""),
+                               [source] if source is not None else [])
         return removed
+
+    # ---- universes ----------------------------------------------------------------------------
+    def store_universe(self, source: str, market: str, listed: Sequence[Any], *, day: str, now: float) -> None:
+        """Store the codes OpenD lists in ``market`` (``_universe.Listed``: code, name, stock_type,
+        listing_date), fetched on ``day`` at ``now``, in one transaction.
+
+        A code listed before keeps its row (name, type and listing date updated, ``listed_on`` set
+        to ``day``); a new one gets a row first seen ``now``; one no longer listed is closed
+        (``replaced_at = now``), so :meth:`universe` with ``as_of`` still returns it before then.
+        """
+        entries = {entry.code: entry for entry in listed}
+        with self.transaction() as db:
+            current: Dict[str, float] = dict(db.execute(
+                "SELECT code, first_seen FROM universe WHERE source = ? AND market = ? AND replaced_at IS NULL",
+                (source, market)).fetchall())
+            gone = [(now, source, market, code, first) for code, first in current.items() if code not in entries]
+            db.executemany("UPDATE universe SET replaced_at = ? WHERE source = ? AND market = ? AND code = ? "
+                           "AND first_seen = ?", gone)
+            db.executemany("INSERT INTO universe VALUES (?, ?, ?, ?, ?, ?, ?, ?, NULL) "
+                           "ON CONFLICT (source, market, code, first_seen) DO UPDATE SET name = excluded.name, "
+                           "stock_type = excluded.stock_type, listing_date = excluded.listing_date, "
+                           "listed_on = excluded.listed_on, replaced_at = NULL",
+                           [(source, market, e.code, e.name, e.stock_type, e.listing_date, day,
+                             current.get(e.code, now)) for e in entries.values()])
+
+    def universe(self, source: str, market: str, *, as_of: Optional[float] = None
+                 ) -> Optional[Tuple[Optional[str], List[str]]]:
+        """``(listed_on, codes)``: the codes of ``market`` last listed by ``source``, sorted, and the day
+        of that list; with ``as_of`` (Unix seconds) the codes listed at that moment (and None for
+        the day).  None if nothing is cached."""
+        if as_of is None:
+            when, params = "replaced_at IS NULL", ()
+        else:
+            when, params = "first_seen <= ? AND (replaced_at IS NULL OR replaced_at > ?)", (as_of, as_of)
+        with self._lock:
+            rows = self._db.execute(f"SELECT code, listed_on FROM universe WHERE source = ? AND market = ? AND {when} "
+                                    "ORDER BY code", (source, market, *params)).fetchall()
+        if not rows:
+            return None
+        return (max(day for _, day in rows) if as_of is None else None), [code for code, _ in rows]
 
     # ---- per-code progress ------------------------------------------------------------------
     def state(self, source: str, code: str) -> Optional[CodeState]:

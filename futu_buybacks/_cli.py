@@ -13,6 +13,7 @@ from ._connect import DEFAULT_CONNECT_TIMEOUT
 from ._errors import BuybacksError, InvalidArgument
 from ._progress import plural
 from ._ratelimit import VENDOR_RATE, parse_rate
+from ._universe import parse_markets
 
 FORMATS = ("csv", "parquet", "jsonl")
 INTERRUPTED = "futu-buybacks: interrupted; what was fetched is cached, run again to finish"
@@ -33,6 +34,9 @@ def _parser() -> argparse.ArgumentParser:
     fetch.add_argument("codes", nargs="*", metavar="CODE", help="e.g. HK.00700 SH.600519")
     fetch.add_argument("--codes-file", type=Path,
                        help="file with one code per line, UTF-8, # comments allowed (default: none)")
+    fetch.add_argument("--market", action="append", metavar="MARKET",
+                       help="instead of codes: every stock and ETF OpenD lists in HK, SH, SZ or A (SH and SZ); "
+                            "repeat it or give a comma list for several, e.g. --market HK,A (default: none)")
     fetch.add_argument("--host", default="127.0.0.1", help="OpenD's address (default: 127.0.0.1)")
     fetch.add_argument("--port", type=int, default=11111, help="OpenD's port (default: 11111)")
     fetch.add_argument("--opend", action="append", metavar="HOST:PORT",
@@ -172,11 +176,17 @@ def _main(argv: Optional[List[str]]) -> int:
         codes = _read_codes(args)
         parse_rate(args.rate)
         resolve_sdk(args.sdk)
+        market = ",".join(args.market) if args.market else None
+        if market is not None:
+            parse_markets(market)
     except (OSError, BuybacksError) as exc:
         print(f"futu-buybacks: {exc}", file=err)
         return 2
-    if not codes:
-        print("futu-buybacks: no codes given (CODE... or --codes-file)", file=err)
+    if market is not None and (args.codes or args.codes_file is not None):
+        print("futu-buybacks: --market lists the codes itself: give it without CODE... and --codes-file", file=err)
+        return 2
+    if not codes and market is None:
+        print("futu-buybacks: no codes given (CODE..., --codes-file or --market)", file=err)
         return 2
     try:
         check_num(args.num)  # the compatibility method's rule, as load_buybacks applies it
@@ -197,9 +207,10 @@ def _main(argv: Optional[List[str]]) -> int:
         logging.basicConfig(level=logging.INFO, format="%(message)s", stream=err)
     cache = False if args.no_cache else (args.cache if args.cache is not None else True)
     try:
-        tables = load_buybacks(codes, host=args.host, port=args.port, sdk=args.sdk, num=args.num, rate=args.rate,
-                               cache=cache, full=args.full, verbose=args.verbose, connect_timeout=connect_timeout,
-                               offline=args.offline, opend=args.opend)
+        tables = load_buybacks(None if market is not None else codes, market=market, host=args.host, port=args.port,
+                               sdk=args.sdk, num=args.num, rate=args.rate, cache=cache, full=args.full,
+                               verbose=args.verbose, connect_timeout=connect_timeout, offline=args.offline,
+                               opend=args.opend)
     except InvalidArgument as exc:  # an argument load_buybacks refuses before connecting
         print(f"futu-buybacks: {exc}", file=err)
         return 2
@@ -214,7 +225,7 @@ def _main(argv: Optional[List[str]]) -> int:
             print(f"futu-buybacks: cannot write {path}: {exc.strerror or exc}; the records are cached, "
                   "run again to write them", file=err)
             return 2
-    ok = len(set(codes)) - len(tables.errors)
+    ok = len(tables.codes) - sum(1 for code in tables.errors if code in tables.codes)
     print("futu-buybacks: " + summary(ok, len(tables.errors), len(tables.hk_buy_back_list),
                                       len(tables.a_buy_back_list), args.out_dir, tables.requests), file=err)
     for code, message in tables.errors.items():

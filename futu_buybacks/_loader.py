@@ -3,6 +3,8 @@
 ``load_buybacks(codes, ...)`` validates the codes, fetches what the cache lacks (a full fetch
 for new or stale codes, one page for fresh ones, the rest of an interrupted fetch), and returns
 tidy frames read back from the cache together with a per-code error report.
+``load_buybacks(market="HK")`` does the same for the codes OpenD lists in a market
+(``_universe.py``), the list cached for the day.
 """
 
 import contextlib
@@ -12,7 +14,7 @@ import os
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Dict, Iterable, List, Optional, Sequence, Union
+from typing import Any, Callable, Dict, Iterable, List, Optional, Sequence, Tuple, Union
 
 import pandas as pd
 
@@ -27,10 +29,12 @@ from ._interrupts import CtrlCRaises
 from ._paging import PageError, iter_pages, page_fetcher
 from ._progress import LoadProgress
 from ._progress import wanted as progress_wanted
+from ._protocol import RET_OK
 from ._ratelimit import VENDOR_RATE, Rate, RateLimiter, parse_rate, shared_limiter
 from ._schema import HK, SCHEMA_BY_MARKET, A
 from ._sources import UNIDENTIFIED, address_key, source_of
 from ._tidy import tidy_frame
+from ._universe import MARKET_GROUPS, UNIVERSE_RATE, fetch_universe, market_day, parse_markets
 
 #: How long a context the loader opened itself waits for OpenD to come back after losing it.
 RECONNECT_PATIENCE = 120.0
@@ -50,13 +54,15 @@ class BuybackTables:
     errors: Dict[str, str] = field(default_factory=dict)   # code -> why it failed
     requests: int = 0                                       # requests sent to OpenD in this call
     source: str = ""                                        # whose records these are (_sources.py)
+    codes: List[str] = field(default_factory=list)          # the valid codes loaded (a market's: its list)
 
     @property
     def ok(self) -> bool:
         return not self.errors
 
 
-def load_buybacks(codes: Union[str, Iterable[str]], ctx: Any = None, *, host: str = "127.0.0.1", port: int = 11111,
+def load_buybacks(codes: Union[str, Iterable[str], None] = None, ctx: Any = None, *,
+                  market: Union[str, Iterable[str], None] = None, host: str = "127.0.0.1", port: int = 11111,
                   sdk: Optional[str] = None, num: Optional[int] = 50, rate: Rate = VENDOR_RATE,
                   limiter: Optional[RateLimiter] = None,
                   cache: Union[bool, str, Path, Cache, None] = True, full: bool = False,
@@ -64,9 +70,17 @@ def load_buybacks(codes: Union[str, Iterable[str]], ctx: Any = None, *, host: st
                   fresh_for: dt.timedelta = DEFAULT_FRESH_FOR, progress: Optional[bool] = None,
                   retries: int = 2, verbose: bool = False, connect_timeout: float = DEFAULT_CONNECT_TIMEOUT,
                   offline: bool = False, as_of: Any = None, opend: Optional[Sequence[str]] = None,
+                  universe_limiter: Optional[RateLimiter] = None,
                   clock: Callable[[], float] = time.time) -> BuybackTables:
-    """Every buyback record of ``codes`` (one code, or any iterable of codes), as tidy frames,
-    plus the codes that failed and why.
+    """Every buyback record of ``codes`` (one code, or any iterable of codes), or of the stocks
+    and ETFs OpenD lists in ``market``, as tidy frames, plus the codes that failed and why.
+
+    - ``market``: instead of ``codes`` (exactly one of the two): ``"HK"``, ``"SH"``, ``"SZ"``,
+      ``"A"`` (SH and SZ), or several (``"HK,A"``, ``["HK", "SZ"]``).  The list comes from the
+      context's ``get_stock_basicinfo`` (protocol 3202), stocks and ETFs, without delisted codes,
+      under its own rate limiter (``universe_limiter``; by default one per OpenD, 10 per 30 s),
+      and is cached per source: a list fetched today (UTC+8) is reused, ``full`` fetches it again.
+      ``BuybackTables.codes`` is the list loaded.
 
     - ``ctx``: an ``OpenQuoteContext`` to use; else one is opened on ``host``/``port`` with
       ``sdk`` (``"futu"`` or ``"moomoo"``; the installed one by default) and closed at the end.
@@ -118,23 +132,25 @@ def load_buybacks(codes: Union[str, Iterable[str]], ctx: Any = None, *, host: st
                            max_age=max_age, fresh_for=fresh_for, progress=progress, retries=retries,
                            verbose=verbose, connect_timeout=connect_timeout, offline=offline, opend=opend,
                            clock=clock)
+    markets = _check_universe_arguments(codes, market, universe_limiter)
     wanted: List[str] = []
     errors: Dict[str, str] = {}
     sdk = resolve_sdk(sdk) if ctx is None else sdk
-    for raw in ([codes] if isinstance(codes, str) else codes):
+    for raw in ([codes] if isinstance(codes, str) else codes or ()):
         try:
             code = str(parse_code(raw))
         except BuybacksError as exc:
-            errors[str(raw)] = str(exc)
+            market_name = isinstance(raw, str) and raw in MARKET_GROUPS
+            errors[str(raw)] = str(exc) + (f" (every code OpenD lists there: market={raw!r})" if market_name else "")
             continue
         if code not in wanted:
             wanted.append(code)
     moment = moment_of(as_of)
-    if not wanted:  # nothing valid to load: no connection, no cache
+    if not wanted and not markets:  # nothing valid to load: no connection, no cache
         return BuybackTables(tidy_frame(HK, []), tidy_frame(A, []), errors)
     endpoints = _endpoints(opend, ctx, host, port)
     if offline or moment is not None:
-        return _read_offline(cache, [address_key(*e) for e in endpoints], wanted, errors, moment)
+        return _read_offline(cache, [address_key(*e) for e in endpoints], wanted, errors, moment, markets)
     store = _open_cache(cache)
     with CtrlCRaises() as ctrl_c, contextlib.ExitStack() as stack:
         if not isinstance(cache, Cache):
@@ -142,6 +158,13 @@ def load_buybacks(codes: Union[str, Iterable[str]], ctx: Any = None, *, host: st
         links = _connect(endpoints, ctx, sdk, connect_timeout, ctrl_c, verbose, store, clock, stack)
         for link in links:
             link.limiter = limiter if limiter is not None else stack.enter_context(shared_limiter(link.endpoint, rate))
+        listing_requests = 0
+        if markets:  # the codes are the first OpenD's list of these markets
+            lister = links[0]
+            if universe_limiter is None:
+                universe_limiter = stack.enter_context(shared_limiter(("universe", *lister.endpoint), UNIVERSE_RATE))
+            wanted, listing_requests = _universe(store, lister.source, lister.connection, markets, universe_limiter,
+                                                 full=full, retries=retries, now=clock())
         bar = LoadProgress(len(wanted), [link.limiter for link in links], show=progress_wanted(progress))
         stack.callback(bar.close)
         sources = sorted({link.source for link in links})
@@ -160,7 +183,7 @@ def load_buybacks(codes: Union[str, Iterable[str]], ctx: Any = None, *, host: st
                 if code in worker.errors:
                     errors[code] = worker.errors[code]
         return _tables(store, [loaded_by.get(code, links[0].source) for code in wanted], wanted, errors,
-                       sum(loader.requests for loader in loaders))
+                       listing_requests + sum(loader.requests for loader in loaders))
 
 
 class _Link:
@@ -194,7 +217,7 @@ def _tables(store: Cache, sources: List[str], codes: List[str], errors: Dict[str
                  for source, part in by_source.items()]
         frame = parts[0] if len(parts) == 1 else _in_order(pd.concat(parts, ignore_index=True), codes)
         frames.append(frame)
-    return BuybackTables(frames[0], frames[1], errors, requests, ", ".join(sorted(by_source)))
+    return BuybackTables(frames[0], frames[1], errors, requests, ", ".join(sorted(by_source)), list(codes))
 
 
 def _in_order(frame: pd.DataFrame, codes: List[str]) -> pd.DataFrame:
@@ -261,6 +284,30 @@ def _preferred(store: Cache, links: List[_Link], codes: List[str]) -> Dict[str, 
     return preferred
 
 
+def _universe(store: Cache, source: str, connection: "_Connection", markets: Iterable[str], limiter: RateLimiter,
+              *, full: bool, retries: int, now: float) -> Tuple[List[str], int]:
+    """The codes of ``markets``: the cached list if it was fetched today (UTC+8) and not ``full``,
+    else OpenD's, stored; and the requests that cost."""
+    day = market_day(now)
+    codes: List[str] = []
+    sent = [0]
+
+    def count() -> None:
+        sent[0] += 1
+
+    for market in markets:
+        cached = None if full else store.universe(source, market)
+        if cached is not None and cached[0] == day:
+            codes += cached[1]
+            continue
+        listed = fetch_universe(connection.list_market, market, day, limiter=limiter, retries=retries,
+                                on_request=count)
+        store.store_universe(source, market, listed, day=day, now=now)
+        log.info("futu_buybacks: OpenD lists %d %s stocks and ETFs (%s)", len(listed), market, source)
+        codes += [entry.code for entry in listed]
+    return codes, sent[0]
+
+
 def moment_of(as_of: Any) -> Optional[float]:
     """``as_of`` as Unix seconds; a naive datetime is refused (which zone would it be in?)."""
     if as_of is None:
@@ -294,9 +341,11 @@ def _address(ctx: Any, host: str, port: int) -> Any:
 
 
 def _read_offline(cache: Union[bool, str, Path, Cache, None], addresses: List[str], codes: List[str],
-                  errors: Dict[str, str], as_of: Optional[float] = None) -> BuybackTables:
+                  errors: Dict[str, str], as_of: Optional[float] = None, markets: Tuple[str, ...] = ()
+                  ) -> BuybackTables:
     """The cached records of the sources last confirmed at ``addresses``; no connection, no write.
-    With several, each code is read from the first of their sources that holds it."""
+    With several, each code is read from the first of their sources that holds it.  With
+    ``markets``, of the codes of their cached lists (as listed ``as_of``, if given), from the first."""
     if not cache:
         raise InvalidArgument("offline=True reads the cache: it needs one (cache=True, a path or a Cache)")
     store = cache if isinstance(cache, Cache) else Cache(default_cache_path() if cache is True else cache,
@@ -306,6 +355,13 @@ def _read_offline(cache: Union[bool, str, Path, Cache, None], addresses: List[st
         if not sources:
             raise CacheUnusable(f"the cache {store.path} has nothing from OpenD at {', '.join(addresses)}: "
                                 "load once with a connection first")
+        for market in markets:
+            cached = store.universe(sources[0], market, as_of=as_of)
+            if cached is None:
+                when = "" if as_of is None else " at that moment"
+                raise CacheUnusable(f"the cache {store.path} has no list of the {market} market from {sources[0]}"
+                                    f"{when}: load with market={market!r} once with a connection first")
+            codes = codes + cached[1]
         chosen = [next((s for s in sources if store.state(s, code) is not None), sources[0]) for code in codes]
         return _tables(store, chosen, codes, errors, 0, as_of)
     finally:
@@ -355,6 +411,16 @@ def _check_arguments(*, host: Any, port: Any, num: Any, rate: Any, limiter: Any,
     return num
 
 
+def _check_universe_arguments(codes: Any, market: Any, universe_limiter: Any) -> Tuple[str, ...]:
+    """Exactly one of ``codes`` and ``market``; the markets asked for (none for codes)."""
+    if (codes is None) == (market is None):
+        raise InvalidArgument("give exactly one of codes (a code or codes, e.g. 'HK.00700') and market ('HK', "
+                              f"'SH', 'SZ' or 'A'), got {'both' if codes is not None else 'neither'}")
+    if universe_limiter is not None and not isinstance(universe_limiter, RateLimiter):
+        raise InvalidArgument(f"universe_limiter must be a RateLimiter or None, got {type(universe_limiter).__name__}")
+    return () if market is None else parse_markets(market)
+
+
 def _is_int(value: Any) -> bool:
     return isinstance(value, int) and not isinstance(value, bool)
 
@@ -392,6 +458,19 @@ class _Connection:
             raise TransportError(
                 f"lost OpenD at {self.host}:{self.port} and it did not come back within "
                 f"{RECONNECT_PATIENCE:.0f} s; what was fetched is cached, run again to finish")
+        return ret, data
+
+    def list_market(self, market: str, stock_type: str) -> Any:
+        """``get_stock_basicinfo(market, stock_type)`` of the context (protocol 3202)."""
+        self.ctrl_c.reclaim()
+        method = getattr(self.ctx, "get_stock_basicinfo", None)
+        if method is None:
+            raise HostUnsupported(f"{type(self.ctx).__name__} has no get_stock_basicinfo, so it cannot list a "
+                                  "market: pass an OpenQuoteContext of futu-api or moomoo-api, or codes")
+        ret, data = method(market, stock_type)
+        if self._own and ret != RET_OK and data == _CONNECT_TIMEOUT:
+            raise TransportError(f"lost OpenD at {self.host}:{self.port} and it did not come back within "
+                                 f"{RECONNECT_PATIENCE:.0f} s")
         return ret, data
 
     def _quiet_sdk_console(self) -> None:

@@ -23,6 +23,7 @@ PROTO_INIT_CONNECT = 1001
 PROTO_GLOBAL_STATE = 1002
 PROTO_KEEP_ALIVE = 1004
 PROTO_TRADE_DATE = 3219
+PROTO_STATIC_INFO = 3202  # Qot_GetStaticInfo: the SDK's get_stock_basicinfo (the simulator answers it)
 
 #: Protocol id -> protobuf package of its Request/Response messages.
 PACKAGES = {
@@ -31,6 +32,7 @@ PACKAGES = {
     PROTO_KEEP_ALIVE: "KeepAlive",
     PROTO_BUYBACKS: "Qot_GetCorporateActionsBuybacks",
     PROTO_TRADE_DATE: "Qot_RequestTradeDate",
+    PROTO_STATIC_INFO: "Qot_GetStaticInfo",
 }
 
 DESCRIPTOR_FILE = "_descriptors.pb"
@@ -70,7 +72,7 @@ def _load() -> Dict[str, Type[Any]]:
     set`` (the SDKs' JSON decoder, ``pbjson.dict2pb``, reads it for every nested message, and
     dropped every reply after the first collection); and code run during a collection (a
     ``__del__``, another thread) could be handed a class the pass had cleared but not freed:
-    SIGSEGV (docs/reliability.md, "Threads").  Twenty-five classes, well under 1 ms once the
+    SIGSEGV (docs/reliability.md, "Threads").  A few dozen classes, well under 1 ms once the
     descriptors are read.
     """
     global _classes

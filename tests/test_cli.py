@@ -8,7 +8,7 @@ import sys
 import pandas as pd
 import pytest
 
-from futu_buybacks.simulator import Simulator
+from futu_buybacks.simulator import Dataset, Listing, Simulator, synthetic_records
 
 from conftest import SDKS
 
@@ -60,6 +60,29 @@ def test_parquet(sim, tmp_path):
     result = fetch(sim, tmp_path, "SH.600519", "--format", "parquet", "--no-cache")
     assert result.returncode == 0, result.stderr
     assert len(pd.read_parquet(tmp_path / "out" / "a_buy_back_list.parquet")) == 12
+
+
+def test_fetch_a_market_lists_its_codes_from_opend(tmp_path):
+    dataset = Dataset({"HK.00005": synthetic_records("HK.00005", 4)})
+    universe = ["HK.00001", Listing("HK.02800", "盈富基金", "ETF"), Listing("HK.00002", "中电控股", delisted=True),
+                "SZ.000001", "SH.600000"]
+    with Simulator(dataset, universe=universe) as small:
+        result = fetch(small, tmp_path, "--market", "HK", "--market", "SZ", "--rate", "1000/1")
+        assert (small.requests[3202], small.requests[3235]) == (4, 4)
+    assert result.returncode == 0, result.stderr
+    assert "4 codes ok, 0 failed; 4 HK and 0 A-share records" in result.stderr  # HK.00001, 00005, 02800; SZ.000001
+    assert set(pd.read_csv(tmp_path / "out" / "hk_buy_back_list.csv")["code"]) == {"HK.00005"}
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--market", "HK", "HK.00700"], "--market lists the codes itself: give it without CODE... and --codes-file"),
+    (["--market", "HK,NYSE"], "market 'NYSE' is not one protocol 3235 serves; accepted: HK, SH, SZ, A"),
+])
+def test_bad_market_arguments_are_refused_before_connecting(tmp_path, capsys, args, message):
+    from futu_buybacks._cli import main
+    assert main(["fetch", "--port", "1", "--out-dir", str(tmp_path / "out"), "--no-cache", *args]) == 2
+    assert message in capsys.readouterr().err
+    assert not (tmp_path / "out").exists()
 
 
 def test_unreachable_opend_is_a_message_not_a_traceback(tmp_path):

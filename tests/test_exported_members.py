@@ -16,9 +16,9 @@ def test_public_names():
 
 def test_simulator_public_names():
     assert sorted(futu_buybacks.simulator.__all__) == sorted([
-        "FAULTS", "FREQUENCY_MESSAGE", "Dataset", "Simulator", "synthetic_dataset", "synthetic_records",
-        "Amendment", "Change", "MarketModel", "Plan", "Programme", "SyntheticMarket", "synthetic_codes",
-        "synthetic_market", "weekday_sessions",
+        "FAULTS", "FREQUENCY_MESSAGE", "Dataset", "Listing", "Simulator", "synthetic_dataset", "synthetic_records",
+        "synthetic_universe", "Amendment", "Change", "MarketModel", "Plan", "Programme", "SyntheticMarket",
+        "synthetic_codes", "synthetic_market", "weekday_sessions",
     ])
 
 

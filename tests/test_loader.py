@@ -154,7 +154,7 @@ def test_refusals_from_another_client_are_waited_out(sdk):
 
 def test_failing_code_is_reported_and_others_kept(sdk):
     dataset = synthetic_dataset(["HK.00001", "HK.00002"], 60)
-    with Simulator(dataset) as sim:
+    with Simulator(dataset, universe=()) as sim:  # it knows the dataset's codes only
         ctx = sdk.OpenQuoteContext(host=sim.host, port=sim.port)
         try:
             sim.inject("error", times=3, message="server busy")
@@ -170,7 +170,7 @@ def test_failing_code_is_reported_and_others_kept(sdk):
 
 def test_unknown_codes_cost_one_request_each(sdk):
     codes = ["HK.09991", "HK.09992", "SH.609993", "SZ.009994"]
-    with Simulator(synthetic_dataset(["HK.00001"], 10)) as sim:
+    with Simulator(synthetic_dataset(["HK.00001"], 10), universe=()) as sim:  # it knows HK.00001 only
         ctx = sdk.OpenQuoteContext(host=sim.host, port=sim.port)
         try:
             tables = load_buybacks(codes, ctx, cache=False, retries=2, limiter=RateLimiter("1000/1"))

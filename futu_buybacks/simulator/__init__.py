@@ -23,7 +23,8 @@ from ._market import (
     weekday_sessions,
 )
 from ._server import FAULTS, FREQUENCY_MESSAGE, Simulator
+from ._universe import Listing, synthetic_universe
 
-__all__ = ["FAULTS", "FREQUENCY_MESSAGE", "Amendment", "Change", "Dataset", "MarketModel", "Plan", "Programme",
-           "Simulator", "SyntheticMarket", "synthetic_codes", "synthetic_dataset", "synthetic_market",
-           "synthetic_records", "weekday_sessions"]
+__all__ = ["FAULTS", "FREQUENCY_MESSAGE", "Amendment", "Change", "Dataset", "Listing", "MarketModel", "Plan",
+           "Programme", "Simulator", "SyntheticMarket", "synthetic_codes", "synthetic_dataset", "synthetic_market",
+           "synthetic_records", "synthetic_universe", "weekday_sessions"]

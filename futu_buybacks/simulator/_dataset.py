@@ -72,17 +72,21 @@ class Dataset:
         Keys are offsets in decimal; raises ``KeyError`` for an unknown code and ``ValueError``
         for a key this server never issued.
         """
-        rows = self.records[code]
-        if next_key in (None, ""):
-            start = 0
-        elif next_key == END_KEY:
-            return [], END_KEY
-        elif next_key.isdigit() and int(next_key) <= len(rows):
-            start = int(next_key)
-        else:
-            raise ValueError(f"invalid nextKey {next_key!r}")
-        end = start + num
-        return rows[start:end], (str(end) if end < len(rows) else END_KEY)
+        return page_rows(self.records[code], next_key, num)
+
+
+def page_rows(rows: List[Record], next_key: Optional[str], num: int) -> Tuple[List[Record], str]:
+    """One page of ``rows`` (:meth:`Dataset.page`, for rows of a code or none)."""
+    if next_key in (None, ""):
+        start = 0
+    elif next_key == END_KEY:
+        return [], END_KEY
+    elif next_key.isdigit() and int(next_key) <= len(rows):
+        start = int(next_key)
+    else:
+        raise ValueError(f"invalid nextKey {next_key!r}")
+    end = start + num
+    return rows[start:end], (str(end) if end < len(rows) else END_KEY)
 
 
 def _parse_line(line: str) -> Tuple[str, Record]:

@@ -1,11 +1,11 @@
-"""A TCP server speaking OpenD's wire protocol, enough for the SDK and protocols 3235 and 3219.
+"""A TCP server speaking OpenD's wire protocol, enough for the SDK and protocols 3235, 3219 and 3202.
 
 It answers InitConnect (1001), GetGlobalState (1002), KeepAlive (1004),
-Qot_RequestTradeDate (3219, the HK and mainland calendars) and Qot_GetCorporateActionsBuybacks
-(3235) in the format of the request (protobuf or JSON), pages 3235 by ``nextKey``, answers
-unknown codes and protocols with an error reply, can enforce the vendor's rate limit, encrypts
-links as OpenD does when given the SDK's RSA key file, and can be told to misbehave
-(:meth:`Simulator.inject`).
+Qot_RequestTradeDate (3219, the HK and mainland calendars), Qot_GetStaticInfo (3202, the
+universe it lists: ``_universe.py``) and Qot_GetCorporateActionsBuybacks (3235) in the format of
+the request (protobuf or JSON), pages 3235 by ``nextKey``, answers unknown codes and protocols
+with an error reply, can enforce the vendor's rate limit, encrypts links as OpenD does when given
+the SDK's RSA key file, and can be told to misbehave (:meth:`Simulator.inject`).
 """
 
 import calendar
@@ -21,7 +21,7 @@ import socketserver
 import threading
 import time
 from dataclasses import dataclass
-from typing import Any, Callable, Deque, Dict, List, Optional, Tuple
+from typing import Any, Callable, Deque, Dict, FrozenSet, Iterable, List, Optional, Tuple, Union
 
 from .._codes import MARKET_NAMES
 from .._messages import (
@@ -29,6 +29,7 @@ from .._messages import (
     PROTO_GLOBAL_STATE,
     PROTO_INIT_CONNECT,
     PROTO_KEEP_ALIVE,
+    PROTO_STATIC_INFO,
     PROTO_TRADE_DATE,
     request_class,
     response_class,
@@ -38,7 +39,8 @@ from .._sources import simulator_source, simulator_status
 from .._wire import FrameError, FrameReader, decode_body, encode_body, encode_frame
 from ._calendar import trading_days
 from ._crypto import ALGO_AES_CBC, ALGO_NONE, PACKET_ALGOS, CryptoError, PacketCipher, RsaKey
-from ._dataset import Dataset, record_problem, record_to_item
+from ._dataset import Dataset, page_rows, record_problem, record_to_item
+from ._universe import Listing, as_listings, served, static_info_reply
 
 log = logging.getLogger("futu_buybacks.simulator")
 
@@ -84,19 +86,26 @@ class Simulator:
     any OpenD's in a loader's cache: by default the dataset's name ("sample", the file's stem).
     ``rsa_key`` (PEM text of the SDK's key file) turns on encryption for clients that ask for
     it: RSA for InitConnect, then AES-CBC, or FTAES-ECB with ``packet_algo="ftaes_ecb"``.
+    ``universe``: the securities it lists on protocol 3202 (``get_stock_basicinfo``), as
+    :class:`Listing` or plain codes (listed stocks); None: ``synthetic_universe()``, about 8,200
+    HK and A-share stocks and ETFs.  Every code of the dataset is listed too.  A listed code
+    without records answers 3235 with an empty page; a code neither listed nor in the dataset is
+    an unknown stock.
     """
 
     def __init__(self, dataset: Optional[Dataset] = None, host: str = "127.0.0.1", port: int = 0, *,
                  rate_limit: Optional[Tuple[int, float]] = None, buybacks: bool = True,
                  server_version: int = SERVER_VERSION, clock: Callable[[], float] = time.monotonic,
                  cache_replies: bool = False, rsa_key: Optional[str] = None, packet_algo: str = "auto",
-                 name: Optional[str] = None):
+                 name: Optional[str] = None, universe: Optional[Iterable[Union[Listing, str]]] = None):
         if packet_algo not in PACKET_ALGOS:
             raise ValueError(f"packet_algo must be one of {PACKET_ALGOS}, got {packet_algo!r}")
         self._rsa = RsaKey(rsa_key) if rsa_key is not None else None
         self.packet_algo = packet_algo
         self.dataset = dataset if dataset is not None else Dataset.sample()
         self.name = name if name is not None else self.dataset.name
+        self._universe = None if universe is None else as_listings(universe)
+        self._listed: Optional[FrozenSet[str]] = None  # its codes, made on first need
         self.rate_limit = rate_limit
         self.buybacks = buybacks
         self.server_version = server_version
@@ -118,6 +127,16 @@ class Simulator:
         self.refused = 0  # requests to 3235 refused for frequency
         self.encrypted = 0  # requests that arrived encrypted (RSA or AES)
         self.faults: collections.Counter = collections.Counter()  # fault kind -> times it happened
+
+    @property
+    def universe(self) -> Tuple[Listing, ...]:
+        """What it lists on protocol 3202 now: the universe and every code of the dataset."""
+        return served(self._universe, self.dataset.records)
+
+    def _is_listed(self, code: str) -> bool:
+        if self._listed is None:
+            self._listed = frozenset(entry.code for entry in served(self._universe, ()))
+        return code in self._listed
 
     @property
     def source(self) -> str:
@@ -301,7 +320,8 @@ class Simulator:
 
     def _reply(self, state: Dict[str, Any], frame: Any) -> Any:
         handlers = {PROTO_INIT_CONNECT: self._init_connect, PROTO_GLOBAL_STATE: self._global_state,
-                    PROTO_KEEP_ALIVE: self._keep_alive, PROTO_TRADE_DATE: self._trade_dates}
+                    PROTO_KEEP_ALIVE: self._keep_alive, PROTO_TRADE_DATE: self._trade_dates,
+                    PROTO_STATIC_INFO: lambda state, request: static_info_reply(self.universe, request.c2s)}
         if self.buybacks:
             handlers[PROTO_BUYBACKS] = self._buybacks
         handler = handlers.get(frame.proto_id)
@@ -393,10 +413,11 @@ class Simulator:
         num = c2s.num if c2s.HasField("num") else 10
         if not 1 <= num <= 50:
             return _error(PROTO_BUYBACKS, f"num out of range (1~50): {num}")
-        try:
-            rows, next_key = self.dataset.page(code, c2s.nextKey if c2s.HasField("nextKey") else None, num)
-        except KeyError:
+        rows = self.dataset.records.get(code)
+        if rows is None and not self._is_listed(code):
             return _error(PROTO_BUYBACKS, f"unknown stock {code}")
+        try:  # a listed code without records has none: what most codes of a market answer
+            rows, next_key = page_rows(rows or [], c2s.nextKey if c2s.HasField("nextKey") else None, num)
         except ValueError as exc:
             return _error(PROTO_BUYBACKS, str(exc))
         reply = _ok(PROTO_BUYBACKS)

@@ -148,16 +148,17 @@ def run(workers: Sequence[Worker], queue: CodeQueue) -> None:
         return
     threads = [threading.Thread(target=w.run, args=(queue,), name=f"futu-buybacks {w.name}", daemon=True)
                for w in workers]
-    for thread in threads:
-        thread.start()
     try:
+        for thread in threads:
+            thread.start()
         for thread in threads:
             while thread.is_alive():
                 thread.join(_JOIN_POLL)
-    except BaseException:  # Ctrl-C: let each worker finish its page, then stop
+    except BaseException:  # Ctrl-C (even between two starts): let each worker finish its page, then stop
         queue.stop()
         for thread in threads:
-            thread.join()
+            if thread.ident is not None:  # started
+                thread.join()
         raise
     for worker in workers:
         if worker.crash is not None:

@@ -25,7 +25,7 @@ import sys
 import threading
 import time
 from pathlib import Path
-from typing import Any, Iterable, List, Mapping, NamedTuple, Optional, Sequence, Tuple, Union
+from typing import Any, Iterable, Iterator, List, Mapping, NamedTuple, Optional, Sequence, Tuple, Union
 
 from ._schema import HK, SCHEMA_BY_MARKET, A, FrameSchema
 
@@ -34,6 +34,8 @@ _SQL_TYPES = {"int": "INTEGER", "float": "REAL", "str": "TEXT"}
 IDENTITY = {HK.key: ("end_date", "share_type"), A.key: ("advance_date", "change_date", "share_type", "seller")}
 _SORT = {HK.key: ("end_date", "publ_date"), A.key: ("change_date", "start_date", "advance_date")}
 _TABLE = {HK.key: "hk_records", A.key: "a_records"}
+#: Rows a warm read holds as Python objects at a time (see ``Cache.row_chunks``).
+ROWS_PER_CHUNK = 2048
 
 
 def default_cache_path() -> Path:
@@ -113,6 +115,9 @@ class Cache:
                 db.execute(f"""CREATE TABLE IF NOT EXISTS {_TABLE[schema.key]} (
                     code TEXT NOT NULL, identity TEXT NOT NULL, sort_key INTEGER, fetched_at REAL NOT NULL,
                     {columns}, PRIMARY KEY (code, identity))""")
+                # What a read walks, so it needs no sort: per code, newest first.
+                db.execute(f"CREATE INDEX IF NOT EXISTS {_TABLE[schema.key]}_newest "
+                           f"ON {_TABLE[schema.key]} (code, sort_key DESC, identity)")
         version = self._db.execute("SELECT value FROM meta WHERE key = 'schema'").fetchone()[0]
         if version != SCHEMA_VERSION:
             raise RuntimeError(f"cache {self.path} has schema {version}, this version reads {SCHEMA_VERSION}")
@@ -193,18 +198,34 @@ class Cache:
     # ---- reading ----------------------------------------------------------------------------
     def rows(self, schema: FrameSchema, codes: Optional[Iterable[str]] = None) -> List[Tuple[Any, ...]]:
         """``(code, *columns)`` rows, codes in the order given (all codes sorted if None), newest first."""
+        return [row for chunk in self.row_chunks(schema, codes) for row in chunk]
+
+    def row_chunks(self, schema: FrameSchema, codes: Optional[Iterable[str]] = None,
+                   size: int = ROWS_PER_CHUNK) -> Iterator[List[Tuple[Any, ...]]]:
+        """:meth:`rows` in lists of at most ``size`` rows, read from SQLite as they are consumed.
+
+        One SELECT, so one snapshot of the file, and no write lock while it is read.  It holds
+        the cache's own lock until it is exhausted or closed: consume it in one thread.
+        """
         table = _TABLE[schema.key]
         columns = ", ".join(f"r.{n}" for n in schema.names)
         with self._lock:
             if codes is None:
-                return self._db.execute(f"SELECT r.code, {columns} FROM {table} r "
-                                        "ORDER BY r.code, r.sort_key DESC, r.identity").fetchall()
-            with self.transaction() as db:
-                db.execute("CREATE TEMP TABLE IF NOT EXISTS wanted (position INTEGER, code TEXT PRIMARY KEY)")
-                db.execute("DELETE FROM wanted")
-                db.executemany("INSERT OR IGNORE INTO wanted VALUES (?, ?)", enumerate(codes))
-                return db.execute(f"SELECT r.code, {columns} FROM {table} r JOIN wanted w ON w.code = r.code "
-                                  "ORDER BY w.position, r.sort_key DESC, r.identity").fetchall()
+                cursor = self._db.execute(f"SELECT r.code, {columns} FROM {table} r "
+                                          "ORDER BY r.code, r.sort_key DESC, r.identity")
+            else:
+                with self.transaction() as db:
+                    # position is the rowid, so SQLite walks it in order and the index does the rest
+                    db.execute("CREATE TEMP TABLE IF NOT EXISTS wanted "
+                               "(position INTEGER PRIMARY KEY, code TEXT UNIQUE)")
+                    db.execute("DELETE FROM wanted")
+                    db.executemany("INSERT OR IGNORE INTO wanted VALUES (?, ?)", enumerate(codes))
+                cursor = self._db.execute(f"SELECT r.code, {columns} FROM {table} r JOIN wanted w ON w.code = r.code "
+                                          "ORDER BY w.position, r.sort_key DESC, r.identity")
+            try:  # yield from: no reference here to a chunk while the next one is read
+                yield from iter(lambda: cursor.fetchmany(size), [])
+            finally:
+                cursor.close()
 
     def integrity_ok(self) -> bool:
         with self._lock:

@@ -11,7 +11,7 @@ import logging
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Dict, Iterable, List, Optional, Union
+from typing import Any, Callable, Dict, Iterable, List, Optional, Sequence, Tuple, Union
 
 import pandas as pd
 
@@ -26,7 +26,7 @@ from ._progress import LoadProgress
 from ._progress import wanted as progress_wanted
 from ._ratelimit import VENDOR_RATE, Rate, RateLimiter, shared_limiter
 from ._schema import HK, SCHEMA_BY_MARKET, A
-from ._tidy import tidy_frame
+from ._tidy import tidy_frame_from_chunks
 
 #: How long a context the loader opened itself waits for OpenD to come back after losing it.
 RECONNECT_PATIENCE = 120.0
@@ -118,12 +118,17 @@ def load_buybacks(codes: Union[str, Iterable[str]], ctx: Any = None, *, host: st
                     bar.finish_code()
             finally:
                 bar.close()
-            return BuybackTables(tidy_frame(HK, store.rows(HK, wanted)), tidy_frame(A, store.rows(A, wanted)),
-                                 errors, loader.requests)
+            return BuybackTables(*read_frames(store, wanted), errors, loader.requests)
         finally:
             connection.close()
             if not isinstance(cache, Cache):
                 store.close()
+
+
+def read_frames(cache: Cache, codes: Sequence[str]) -> Tuple[pd.DataFrame, pd.DataFrame]:
+    """The HK and A-share tidy frames of ``codes`` as cached: what a load returns, read in chunks."""
+    return (tidy_frame_from_chunks(HK, cache.row_chunks(HK, codes)),
+            tidy_frame_from_chunks(A, cache.row_chunks(A, codes)))
 
 
 class _Connection:

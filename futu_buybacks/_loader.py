@@ -87,7 +87,7 @@ def load_buybacks(codes: Union[str, Iterable[str]], ctx: Any = None, *, host: st
     if isinstance(connect_timeout, bool) or not (isinstance(connect_timeout, (int, float))
                                                  and 0 < connect_timeout < float("inf")):
         raise InvalidArgument(f"connect_timeout must be a positive number of seconds, got {connect_timeout!r}")
-    wanted: List[str] = []
+    wanted: Dict[str, None] = {}  # in the order given, each once (a list's `in` was quadratic: 1.2 s at 10,000)
     errors: Dict[str, str] = {}
     sdk = resolve_sdk(sdk) if ctx is None else sdk
     for raw in ([codes] if isinstance(codes, str) else codes):
@@ -96,8 +96,7 @@ def load_buybacks(codes: Union[str, Iterable[str]], ctx: Any = None, *, host: st
         except BuybacksError as exc:
             errors[str(raw)] = str(exc)
             continue
-        if code not in wanted:
-            wanted.append(code)
+        wanted.setdefault(code)
     store = _open_cache(cache)
     with CtrlCRaises() as ctrl_c:
         connection = _Connection(ctx, host, port, sdk, connect_timeout, ctrl_c, verbose)
@@ -118,7 +117,7 @@ def load_buybacks(codes: Union[str, Iterable[str]], ctx: Any = None, *, host: st
                     bar.finish_code()
             finally:
                 bar.close()
-            return BuybackTables(*read_frames(store, wanted), errors, loader.requests)
+            return BuybackTables(*read_frames(store, list(wanted)), errors, loader.requests)
         finally:
             connection.close()
             if not isinstance(cache, Cache):

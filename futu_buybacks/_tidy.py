@@ -42,8 +42,9 @@ def tidy_frame_from_chunks(schema: FrameSchema, chunks: Iterable[Sequence[Sequen
     columns = [_BUILDERS[kind]() for kind in ("str", *(c.kind for c in schema.columns))]
     for chunk in chunks:
         if len(chunk):
-            for column, values in zip(columns, zip(*chunk)):
-                column.add(values)
+            cells = np.array(chunk, dtype=object)  # transposed in C: cells[:, i] is column i
+            for i, column in enumerate(columns):
+                column.add(cells[:, i])
         del chunk  # before the next one is read
     # copy=False: no consolidation, which would copy the float columns into one block
     return pd.DataFrame({name: column.array() for name, column in zip(names, columns)}, copy=False)
@@ -79,8 +80,8 @@ class _Floats:
     def __init__(self) -> None:
         self.values = _Growing(np.float64)
 
-    def add(self, values: Sequence[Any]) -> None:
-        self.values.add(np.array(values, dtype=np.float64))  # None becomes NaN
+    def add(self, values: np.ndarray) -> None:
+        self.values.add(values.astype(np.float64))  # None becomes NaN
 
     def array(self) -> np.ndarray:
         return self.values.array()
@@ -90,15 +91,13 @@ class _Ints:
     def __init__(self) -> None:
         self.values, self.mask = _Growing(np.int64), _Growing(bool)
 
-    def add(self, values: Sequence[Any]) -> None:
+    def add(self, values: np.ndarray) -> None:
         try:
-            self.values.add(np.array(values, dtype=np.int64))
+            self.values.add(values.astype(np.int64))
             self.mask.add(np.zeros(len(values), dtype=bool))
         except TypeError:  # a None among them
-            objects = np.array(values, dtype=object)
-            mask = np.equal(objects, None)
-            objects[mask] = 0
-            self.values.add(objects.astype(np.int64))
+            mask = np.equal(values, None)
+            self.values.add(np.where(mask, 0, values).astype(np.int64))
             self.mask.add(mask)
 
     def array(self) -> pd.api.extensions.ExtensionArray:
@@ -111,8 +110,8 @@ class _Strings:
     def __init__(self) -> None:
         self.parts: List[pd.api.extensions.ExtensionArray] = []
 
-    def add(self, values: Sequence[Any]) -> None:
-        self.parts.append(pd.array(np.array(values, dtype=object), dtype=TIDY_DTYPES["str"]))
+    def add(self, values: np.ndarray) -> None:
+        self.parts.append(pd.array(values, dtype=TIDY_DTYPES["str"]))
 
     def array(self) -> pd.api.extensions.ExtensionArray:
         parts, self.parts = self.parts or [pd.array([], dtype=TIDY_DTYPES["str"])], []

@@ -87,6 +87,10 @@ def test_as_before_under_every_string_option(options):
     rows = [("HK.00700", 1, "2026-04-09", None, None, 1.5, 2, None, 3.0, 2.5, 9, 0.1, "普通股"),
             ("HK.09988", None, None, 5, "", None, None, 0.5, None, None, None, None, None)] * 3
     with pd.option_context(*[v for opt in options for v in opt]):
+        try:
+            pd.StringDtype()
+        except ImportError:  # the pyarrow storage chosen, pyarrow not installed: no string dtype at all
+            pytest.skip("this string storage needs pyarrow")
         frame = tidy_frame_from_chunks(HK, [rows[:1], rows[1:4], rows[4:]])
         assert_as_before(HK, frame, rows)
         assert frame["code"].dtype == pd.StringDtype()  # this option's storage

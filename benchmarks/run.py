@@ -303,11 +303,21 @@ def machine():
             f"protobuf {google.protobuf.__version__} ({api_implementation.Type()})")
 
 
+def _load():
+    """The 1-minute load average (other work on the machine skews the timings), or None."""
+    try:
+        return os.getloadavg()[0]
+    except (AttributeError, OSError):
+        return None
+
+
 def main():
     print(f"{'case':72s} {'native':>14s} {'shim':>14s} {'ratio':>7s} {'target':>10s}")
+    load_before = _load()
     for bench in (bench_conversion, bench_end_to_end, bench_import, bench_memory, bench_loader, bench_warm_read):
         bench()
-    lines = ["# Benchmarks", "", f"Measured by `make bench` on {machine()}.", "",
+    load = "" if load_before is None else f"; load average {load_before:.1f} at the start, {_load():.1f} at the end"
+    lines = ["# Benchmarks", "", f"Measured by `make bench` on {machine()}{load}.", "",
              "Ratios are shim / native (the vendor's own method, futu-api 10.11.7108, in the same run on the "
              "same data), or measured / bound. Times are medians of interleaved calls (each shim call runs right "
              "after a native one, so both see the caches the other left). The conversion rows hand the reply "

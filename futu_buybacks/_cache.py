@@ -42,7 +42,7 @@ import threading
 import time
 import urllib.parse
 from pathlib import Path
-from typing import Any, Dict, Iterable, List, Mapping, NamedTuple, Optional, Sequence, Tuple, Union
+from typing import Any, Dict, Iterable, Iterator, List, Mapping, NamedTuple, Optional, Sequence, Tuple, Union
 
 from ._errors import BuybacksError
 from ._schema import HK, SCHEMA_BY_MARKET, A, FrameSchema
@@ -64,6 +64,8 @@ NOT_OURS = "is an SQLite database of something else, not a futu-buybacks cache"
 
 class CacheUnusable(BuybacksError):
     """The cache file cannot be used as asked (missing or of another layout, opened read-only)."""
+#: Rows a warm read holds as Python objects at a time (see ``Cache.row_chunks``).
+ROWS_PER_CHUNK = 2048
 
 
 def default_cache_path() -> Path:
@@ -239,6 +241,9 @@ class Cache:
                     sort_key INTEGER, first_run INTEGER NOT NULL, seen_run INTEGER NOT NULL,
                     first_seen REAL NOT NULL, last_seen REAL NOT NULL, replaced_at REAL, {columns},
                     PRIMARY KEY (source, code, identity, version))""")
+                # What a read walks, so it needs no sort: per source and code, newest first.
+                db.execute(f"CREATE INDEX IF NOT EXISTS {_TABLE[schema.key]}_newest "
+                           f"ON {_TABLE[schema.key]} (source, code, sort_key DESC, identity)")
 
     def transaction(self) -> "_Transaction":
         if self.read_only:
@@ -462,11 +467,46 @@ class Cache:
         """``(code, *columns, first_seen)`` rows of ``source``, codes in the order given (all codes
         sorted if None), newest first: the current version of each record, or with ``as_of``
         (Unix seconds) the versions a read at that moment returned."""
-        with self._lock:
-            return self._select(schema, source, codes, as_of).fetchall()
+        return [row for chunk in self.row_chunks(schema, source, codes, as_of=as_of) for row in chunk]
 
-    def _select(self, schema: FrameSchema, source: str, codes: Optional[Iterable[str]],
+    def row_chunks(self, schema: FrameSchema, source: str, codes: Optional[Iterable[str]] = None, *,
+                   as_of: Optional[float] = None, size: int = ROWS_PER_CHUNK) -> Iterator[List[Tuple[Any, ...]]]:
+        """:meth:`rows` in lists of at most ``size`` rows, read from SQLite as they are consumed.
+
+        One SELECT, so one snapshot of the file, and nothing written to read it.  It holds the
+        cache's own lock until it is exhausted or closed: consume it in one thread.
+        """
+        with self._lock:
+            if codes is None:
+                cursor = self._select(schema, source, None, as_of)
+                try:  # yield from: no reference here to a chunk while the next one is read
+                    yield from iter(lambda: cursor.fetchmany(size), [])
+                finally:
+                    cursor.close()
+                return
+            # One code at a time, each walked by the index newest first (codes in the order asked
+            # would need a sort of every row), all in one read transaction: one snapshot.
+            self._db.execute("BEGIN")
+            try:
+                chunk: List[Tuple[Any, ...]] = []
+                for code in dict.fromkeys(codes):
+                    cursor = self._select(schema, source, [code], as_of)
+                    while True:
+                        rows = cursor.fetchmany(size - len(chunk))
+                        if not rows:
+                            break
+                        chunk += rows
+                        if len(chunk) == size:
+                            yield chunk
+                            chunk = []
+                if chunk:
+                    yield chunk
+            finally:
+                self._db.execute("COMMIT")
+
+    def _select(self, schema: FrameSchema, source: str, codes: Optional[Sequence[str]],
                 as_of: Optional[float]) -> sqlite3.Cursor:
+        """Every code of ``source`` (``codes`` None) or one (``[code]``), newest first."""
         table = _TABLE[schema.key]
         columns = ", ".join(f"r.{n}" for n in schema.names)
         if as_of is None:
@@ -476,11 +516,10 @@ class Cache:
         if codes is None:
             return self._db.execute(f"SELECT r.code, {columns}, r.first_seen FROM {table} r WHERE r.source = ? "
                                     f"AND {when} ORDER BY r.code, r.sort_key DESC, r.identity", (source, *params))
-        # The codes' order comes from a JSON array read in the query: nothing is written to read.
-        return self._db.execute(f"SELECT r.code, {columns}, r.first_seen FROM json_each(?) w "
-                                f"JOIN {table} r ON r.source = ? AND r.code = w.value WHERE {when} "
-                                "ORDER BY w.key, r.sort_key DESC, r.identity",
-                                (json.dumps(list(dict.fromkeys(codes))), source, *params))
+        (code,) = codes
+        return self._db.execute(f"SELECT r.code, {columns}, r.first_seen FROM {table} r WHERE r.source = ? "
+                                f"AND r.code = ? AND {when} ORDER BY r.sort_key DESC, r.identity",
+                                (source, code, *params))
 
     def integrity_ok(self) -> bool:
         with self._lock:

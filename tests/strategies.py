@@ -45,3 +45,34 @@ def replies(draw, realistic=False):
     if key is not None:
         response.s2c.nextKey = key
     return response
+
+
+#: What SQLite hands back for each column kind of the cache: NULL, 64-bit ints (the most it
+#: stores; "narrow" ones are exact in float64 too), floats but no NaN (stored as NULL), any text.
+_CACHED = {
+    "int": st.none() | st.integers(-2**63, 2**63 - 1) | st.sampled_from([0, -2**63, 2**63 - 1, 2**53 + 1]),
+    "narrow int": st.none() | st.integers(-2**53, 2**53) | st.sampled_from([0, 1, 2**53]),
+    "float": st.none() | _VALUES["TYPE_DOUBLE"].filter(lambda v: v == v),
+    "str": st.none() | _VALUES["TYPE_STRING"],
+}
+
+
+def _cached_values(schema, narrow):
+    return [_CACHED["narrow int" if narrow and c.kind == "int" else c.kind] for c in schema.columns]
+
+
+@st.composite
+def cached_rows(draw, schema, max_size=30):
+    """``(code, *columns, first_seen)`` rows as ``Cache.rows`` returns them; in half the draws every
+    int is narrow."""
+    code = st.sampled_from(["HK.00700", "SZ.000001", "HK.09988"])
+    first_seen = st.floats(1.5e9, 2.0e9)  # Unix seconds, as the cache stores them
+    return draw(st.lists(st.tuples(code, *_cached_values(schema, draw(st.booleans())), first_seen),
+                         max_size=max_size))
+
+
+@st.composite
+def cached_records(draw, schema, max_size=12):
+    """Records as ``Cache.store_page`` takes them (column name -> value, None for unset)."""
+    values = _cached_values(schema, draw(st.booleans()))
+    return draw(st.lists(st.fixed_dictionaries(dict(zip(schema.names, values))), max_size=max_size))

@@ -34,7 +34,7 @@ from typing import Any, Dict, Iterable, List, Sequence, Tuple
 
 import numpy as np
 import pandas as pd
-from pandas.api.types import is_object_dtype
+from pandas.api.types import is_object_dtype, pandas_dtype
 
 from ._schema import FrameSchema
 
@@ -116,6 +116,26 @@ def _present(items: Sequence[Any], fields: List[str], cols: np.ndarray, rows: np
     return np.fromiter(map(type(items[0]).HasField, *cells), dtype=bool, count=len(rows))
 
 
+_HINTS: Dict[Any, bool] = {}  # pandas_dtype(str) -> whether pandas infers exactly that dtype for str cells
+
+
+def _string_dtype() -> Any:
+    """The extension dtype pandas infers for cells that are all ``str`` (or NaN) under the options
+    in force, or None where that is object or not known.
+
+    ``pandas_dtype(str)`` follows ``future.infer_string`` and ``mode.string_storage`` on pandas 2.3
+    and later (the default string dtype) without reading the first option (pandas 3 warns on every
+    read of it); it is trusted once pandas has inferred that very dtype on a probe.
+    """
+    hint = pandas_dtype(str)
+    if isinstance(hint, np.dtype):  # strings stay object, or a pandas that does not say
+        return None
+    agrees = _HINTS.get(hint)
+    if agrees is None:
+        agrees = _HINTS[hint] = pd.Series(np.array(["a", NAN], dtype=object)).dtype == hint
+    return hint if agrees else None
+
+
 def _strings(cells: np.ndarray, n: int, counts: List[int]) -> Tuple[List[Any], Any]:
     """The string columns (``cells``: one row per field, NaN where unset; ``counts``: how many
     cells of each are unset), inferred by pandas in one pass over every cell and sliced per
@@ -126,7 +146,12 @@ def _strings(cells: np.ndarray, n: int, counts: List[int]) -> Tuple[List[Any], A
         columns[i] = np.full(n, NAN)
     if not kept:
         return columns, None
-    inferred = pd.Series(cells.ravel() if len(kept) == len(counts) else cells[kept].ravel(), copy=False).array
+    flat = cells.ravel() if len(kept) == len(counts) else cells[kept].ravel()  # column after column
+    known = _string_dtype()
+    if known is not None and pd.api.types.infer_dtype(flat, skipna=True) == "string":
+        inferred = pd.array(flat, dtype=known, copy=False)  # what the inference makes of them, less the Series
+    else:
+        inferred = pd.Series(flat, copy=False).array
     dtype = inferred.dtype
     if is_object_dtype(dtype) and pd.api.types.infer_dtype(inferred, skipna=True) != "string" \
             and not is_object_dtype(pd.Series(np.array(["a"], dtype=object)).dtype):
@@ -162,12 +187,15 @@ def typed_frame(items: Sequence[Any], schema: FrameSchema) -> Tuple[pd.DataFrame
     floats = _read(items, plan.get_float, n_float, np.float64).T
 
     # an unset field reads as its default: ask the server's presence bits of those cells only
-    gaps = np.concatenate((cells == "", ints == 0, floats == 0))
+    gaps = np.empty((len(plan.fields), n), dtype=bool)
+    np.equal(cells, "", out=gaps[:n_str])
+    np.equal(ints, 0, out=gaps[n_str:n_str + n_int])
+    np.equal(floats, 0, out=gaps[n_str + n_int:])
     cols, rows = np.nonzero(gaps)
     counts = [0] * len(plan.fields)  # of unset cells, per field
     if len(rows):
         present = _present(items, plan.fields, cols, rows)
-        if present.any():  # a default value the server set: a value, not a gap
+        if np.count_nonzero(present):  # a default value the server set: a value, not a gap
             gaps[cols[present], rows[present]] = False
             cols = cols[~present]
         counts = np.bincount(cols, minlength=len(plan.fields)).tolist()
@@ -178,8 +206,9 @@ def typed_frame(items: Sequence[Any], schema: FrameSchema) -> Tuple[pd.DataFrame
     if any(counts[n_str:n_str + n_int]):  # an int column with a gap is float64
         as_floats = ints.astype(np.float64)
         as_floats[gaps[n_str:n_str + n_int]] = NAN
-        int_columns = [as_floats[i] if count else column
-                       for i, (column, count) in enumerate(zip(int_columns, counts[n_str:n_str + n_int]))]
+        for i, count in enumerate(counts[n_str:n_str + n_int]):
+            if count:
+                int_columns[i] = as_floats[i]
     if any(counts[n_str + n_int:]):
         floats[gaps[n_str + n_int:]] = NAN
     columns = strings + int_columns + list(floats)

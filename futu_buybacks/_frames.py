@@ -100,7 +100,7 @@ def _plan(schema: FrameSchema) -> _Plan:
 
 
 def _read(items: Sequence[Any], get: Any, width: int, dtype: Any) -> np.ndarray:
-    """The numbers of one kind, one row per item: int64 or float64."""
+    """The values of one kind, one row per item: object (numpy 1.23 and later), int64 or float64."""
     try:
         return np.fromiter(chain.from_iterable(map(get, items)), dtype,
                            count=len(items) * width).reshape(len(items), width)
@@ -140,10 +140,9 @@ def _strings(cells: np.ndarray, n: int, counts: List[int]) -> Tuple[List[Any], A
     """The string columns (``cells``: one row per field, NaN where unset; ``counts``: how many
     cells of each are unset), inferred by pandas in one pass over every cell and sliced per
     column; and the dtype pandas inferred (None if every string cell is unset)."""
-    columns: List[Any] = [None] * len(counts)
-    kept = [i for i, count in enumerate(counts) if count < n]
-    for i in set(range(len(counts))).difference(kept):  # unset in every item: pandas makes all-NaN float64
-        columns[i] = np.full(n, NAN)
+    # a field unset in every item: pandas makes an all-NaN float64 column of it
+    columns: List[Any] = [None if count < n else np.full(n, NAN) for count in counts]
+    kept = [i for i, column in enumerate(columns) if column is None]
     if not kept:
         return columns, None
     flat = cells.ravel() if len(kept) == len(counts) else cells[kept].ravel()  # column after column
@@ -152,10 +151,10 @@ def _strings(cells: np.ndarray, n: int, counts: List[int]) -> Tuple[List[Any], A
         inferred = pd.array(flat, dtype=known, copy=False)  # what the inference makes of them, less the Series
     else:
         inferred = pd.Series(flat, copy=False).array
+        if is_object_dtype(inferred.dtype) and pd.api.types.infer_dtype(inferred, skipna=True) != "string" \
+                and not is_object_dtype(pd.Series(np.array(["a"], dtype=object)).dtype):
+            raise Unsupported("a string cell that is not str")  # pandas would type the others as str
     dtype = inferred.dtype
-    if is_object_dtype(dtype) and pd.api.types.infer_dtype(inferred, skipna=True) != "string" \
-            and not is_object_dtype(pd.Series(np.array(["a"], dtype=object)).dtype):
-        raise Unsupported("a string cell that is not str")  # pandas would type the others as str
     for position, i in enumerate(kept):
         columns[i] = inferred[position * n:(position + 1) * n]
     return columns, dtype
@@ -182,7 +181,7 @@ def typed_frame(items: Sequence[Any], schema: FrameSchema) -> Tuple[pd.DataFrame
     plan = _plan(schema)
     n, (n_str, n_int, n_float) = len(items), plan.widths
     # one row per field (plan.fields' order): the strings, then the ints, then the floats
-    cells = np.array(list(map(plan.get_str, items)), dtype=object).reshape(n, n_str).T
+    cells = _read(items, plan.get_str, n_str, object).T
     ints = _read(items, plan.get_int, n_int, np.int64).T
     floats = _read(items, plan.get_float, n_float, np.float64).T
 

@@ -14,9 +14,10 @@ only, by reading by kind instead of by item:
 - an unset proto2 field reads as its default (0, 0.0, ""), so ``HasField`` is asked only of the
   cells that hold one, those of every kind in one ``map``; the unset ones become NaN (an int
   column with one becomes float64);
-- all the string cells of a page go through pandas' own inference once (``pd.Series`` of an
-  object array, so ``future.infer_string`` and ``mode.string_storage`` apply as they stand at
-  the call) and each column is a slice of the result;
+- all the string cells of a page are converted once, as the options in force at the call make
+  pandas infer them (``future.infer_string``, ``mode.string_storage``), and each column is a
+  slice of the result: ``pd.array`` with the dtype ``pandas_dtype(str)`` names (pandas 2.3 and
+  later, where that is the dtype pandas infers for str cells), else a ``pd.Series`` of them;
 - ``pd.DataFrame(columns_dict, index=RangeIndex(n))`` assembles it, consolidated into one block
   per dtype as the native frame is (``copy=False`` would leave one block per column on pandas 3).
 

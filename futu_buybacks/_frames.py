@@ -29,6 +29,7 @@ is logged once and answered by the oracle: the compatibility method never raises
 
 import logging
 import os
+from collections import defaultdict
 from itertools import chain
 from operator import attrgetter, itemgetter
 from typing import Any, Dict, Iterable, List, Sequence, Tuple
@@ -117,7 +118,36 @@ def _present(items: Sequence[Any], fields: List[str], cols: np.ndarray, rows: np
     return np.fromiter(map(type(items[0]).HasField, *cells), dtype=bool, count=len(rows))
 
 
-_HINTS: Dict[Any, bool] = {}  # pandas_dtype(str) -> whether pandas infers exactly that dtype for str cells
+_UNSEEN = object()
+
+
+class _ByDtype(dict):  # type: ignore[type-arg]
+    """A dict keyed by dtype that finds the key it found last by identity, before hashing.
+
+    pandas' extension dtypes hash and compare in Python (StringDtype: about a microsecond a
+    lookup, and a frame takes several), and the dtype of a page is nearly always the very object
+    of the page before: the one ``_string_dtype`` hands out, or the one a cached Index holds.
+    """
+
+    last: Tuple[Any, Any] = (_UNSEEN, None)
+
+    def get(self, key: Any, default: Any = None) -> Any:
+        last_key, value = self.last
+        if key is last_key:
+            return value
+        value = dict.get(self, key, _UNSEEN)
+        if value is _UNSEEN:
+            return default
+        self.last = key, value
+        return value
+
+    def __setitem__(self, key: Any, value: Any) -> None:
+        dict.__setitem__(self, key, value)
+        self.last = key, value
+
+
+#: pandas_dtype(str) -> the object of that dtype the fast path uses, or None where pandas infers another
+_HINTS = _ByDtype()
 
 
 def _string_dtype() -> Any:
@@ -131,10 +161,13 @@ def _string_dtype() -> Any:
     hint = pandas_dtype(str)
     if isinstance(hint, np.dtype):  # strings stay object, or a pandas that does not say
         return None
-    agrees = _HINTS.get(hint)
-    if agrees is None:
-        agrees = _HINTS[hint] = pd.Series(np.array(["a", NAN], dtype=object)).dtype == hint
-    return hint if agrees else None
+    last, known = _HINTS.last
+    if type(hint) is type(last) and hint == last:  # a new object each call: compared, not hashed
+        return known
+    known = _HINTS.get(hint, _UNSEEN)
+    if known is _UNSEEN:
+        known = _HINTS[hint] = hint if pd.Series(np.array(["a", NAN], dtype=object)).dtype == hint else None
+    return known
 
 
 def _strings(cells: np.ndarray, n: int, counts: List[int]) -> Tuple[List[Any], Any]:
@@ -161,7 +194,7 @@ def _strings(cells: np.ndarray, n: int, counts: List[int]) -> Tuple[List[Any], A
     return columns, dtype
 
 
-_INDEXES: Dict[Tuple[str, Any], pd.Index] = {}  # (schema key, strings' dtype) -> the columns Index
+_INDEXES: Dict[str, _ByDtype] = defaultdict(_ByDtype)  # schema key -> strings' dtype -> the columns Index
 
 
 def _columns(schema: FrameSchema, dtype: Any) -> pd.Index:
@@ -169,9 +202,10 @@ def _columns(schema: FrameSchema, dtype: Any) -> pd.Index:
     object (names are per frame) over values built once, a view as ``DataFrame.copy`` makes."""
     if dtype is None:
         return pd.Index(list(schema.names))
-    index = _INDEXES.get((schema.key, dtype))
+    indexes = _INDEXES[schema.key]
+    index = indexes.get(dtype)
     if index is None:
-        index = _INDEXES[(schema.key, dtype)] = pd.Index(list(schema.names))
+        index = indexes[dtype] = pd.Index(list(schema.names))
     return index.view()
 
 
@@ -223,7 +257,7 @@ def typed_frame(items: Sequence[Any], schema: FrameSchema) -> Tuple[pd.DataFrame
 #: Per string dtype pandas infers (it reflects ``future.infer_string`` and ``mode.string_storage``
 #: without reading them: pandas 3 warns on every read of the first): whether the fast path agrees
 #: with the oracle on the probes.
-_checked: Dict[Any, bool] = {}
+_checked: Dict[Any, bool] = _ByDtype()
 _failed_once: List[str] = []
 
 
@@ -275,17 +309,18 @@ def _fast_frame_or_none(items: Sequence[Any], schema: FrameSchema) -> Any:
         return None
 
 
-_EMPTY: Dict[Tuple[str, Any], pd.DataFrame] = {}  # (schema key, columns dtype) -> an empty frame to copy
+_EMPTY: Dict[str, _ByDtype] = defaultdict(_ByDtype)  # schema key -> columns dtype -> an empty frame to copy
 
 
 def _empty_like(schema: FrameSchema, columns_dtype: Any) -> pd.DataFrame:
     """``empty_frame(schema)`` where another frame of the reply shows the columns dtype pandas makes."""
-    template = _EMPTY.get((schema.key, columns_dtype))
+    templates = _EMPTY[schema.key]
+    template = templates.get(columns_dtype)
     if template is None:
         template = empty_frame(schema)
         if template.columns.dtype != columns_dtype:  # cannot be: the options changed in between
             return template
-        _EMPTY[(schema.key, columns_dtype)] = template
+        templates[columns_dtype] = template
     return template.copy()
 
 

@@ -126,7 +126,7 @@ def test_the_strings_dtype_named_is_the_one_pandas_infers(options):
 
 
 def test_a_strings_dtype_pandas_would_not_infer_is_not_used(monkeypatch):
-    monkeypatch.setattr(_frames, "_HINTS", {})
+    monkeypatch.setattr(_frames, "_HINTS", _frames._ByDtype())
     monkeypatch.setattr(_frames, "pandas_dtype", lambda _: pd.CategoricalDtype())
     assert _frames._string_dtype() is None
     assert_like_the_oracle(shaped_reply(A, 50, 0.15).s2c, A)

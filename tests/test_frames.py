@@ -7,6 +7,7 @@ switched itself off; these tests call it directly, so they fail if it is off or 
 import importlib
 import logging
 
+import numpy as np
 import pandas as pd
 import pytest
 from hypothesis import given, settings
@@ -109,6 +110,26 @@ def test_columns_unset_in_every_row_and_items_without_fields():
     for _ in range(3):
         empty.s2c.aBuyBackList.add()
     assert_like_the_oracle(empty.s2c, A)
+
+
+@pytest.mark.parametrize("options", string_configurations())
+def test_the_strings_dtype_named_is_the_one_pandas_infers(options):
+    """Where ``pandas_dtype(str)`` names an extension dtype (pandas 2.3 and later, strings inferred
+    as str), the fast path converts the string cells to it directly: it must be what pandas infers."""
+    with pd.option_context(*[v for opt in options for v in opt]):
+        known = _frames._string_dtype()
+        inferred = pd.Series(np.array(["a", float("nan")], dtype=object)).dtype
+        if isinstance(pd.api.types.pandas_dtype(str), np.dtype):
+            assert known is None
+        else:
+            assert known == inferred
+
+
+def test_a_strings_dtype_pandas_would_not_infer_is_not_used(monkeypatch):
+    monkeypatch.setattr(_frames, "_HINTS", _frames._ByDtype())
+    monkeypatch.setattr(_frames, "pandas_dtype", lambda _: pd.CategoricalDtype())
+    assert _frames._string_dtype() is None
+    assert_like_the_oracle(shaped_reply(A, 50, 0.15).s2c, A)
 
 
 def test_integers_past_int64_go_to_the_oracle():

@@ -425,20 +425,23 @@ class Cache:
                 f"SELECT identity, MAX(version), MIN(first_run) FROM {table} WHERE source = ? AND code = ? "
                 "AND identity IN (SELECT value FROM json_each(?)) GROUP BY identity", (*key, identities))}
             known = sum(1 for _, first_run in history.values() if first_run < fetch.run)
-            current = {row[0]: (row[1], row[2:]) for row in db.execute(
-                f"SELECT identity, version, {', '.join(names)} FROM {table} WHERE source = ? AND code = ? "
+            current = {row[0]: (row[1], row[2], row[3:]) for row in db.execute(
+                f"SELECT identity, version, seen_run, {', '.join(names)} FROM {table} WHERE source = ? AND code = ? "
                 "AND replaced_at IS NULL AND identity IN (SELECT value FROM json_each(?))", (*key, identities))}
             seen, replaced, inserted = [], [], []
             for identity, (sort_key, values) in page.items():
-                version, stored = current.get(identity, (None, None))
+                version, seen_run, stored = current.get(identity, (None, fetch.run, None))
                 if stored == values:
                     seen.append((fetch.run, now, sort_key, *key, identity, version))
                     continue
                 if version is not None:
                     replaced.append((now, *key, identity, version))
                 number = history[identity][0] + 1 if identity in history else 1
-                inserted.append((*key, identity, number, sort_key, fetch.run, fetch.run, now, now, *values))
-            db.executemany(f"UPDATE {table} SET seen_run = ?, last_seen = ?, sort_key = ? "
+                inserted.append((*key, identity, number, sort_key, fetch.run, max(seen_run, fetch.run), now, now,
+                                 *values))
+            # MAX (here and for a new version): a fetch numbered before another may store a page
+            # after it; the closing step below must still count the row as seen by the newer one.
+            db.executemany(f"UPDATE {table} SET seen_run = MAX(seen_run, ?), last_seen = ?, sort_key = ? "
                            "WHERE source = ? AND code = ? AND identity = ? AND version = ?", seen)
             db.executemany(f"UPDATE {table} SET replaced_at = ? "
                            "WHERE source = ? AND code = ? AND identity = ? AND version = ?", replaced)

@@ -115,6 +115,31 @@ def test_a_second_full_fetch_of_the_same_code_does_not_make_the_first_drop_its_r
         assert len(b.rows(A, SRC, ["SZ.000001"])) == 4 and b.state(SRC, "SZ.000001").complete
 
 
+def test_an_older_fetch_seeing_a_page_again_does_not_let_a_newer_one_close_it(tmp_path):
+    """Found in CI's soak (two processes, ten codes in common; one process's result was a page
+    short): B's full fetch, numbered after A's, stored the first page; A stored the same page
+    afterwards and marked its rows seen by A's older number; B's last page then closed them as
+    "not seen since B started".  A row's seen_run only ever goes up."""
+    path = tmp_path / "c.sqlite3"
+    records = synthetic_records("SZ.000001", 4)
+    with Cache(path) as a, Cache(path) as b:
+        fetch_a = a.begin_full_fetch(SRC, "SZ.000001", 1.0)
+        fetch_b = b.begin_full_fetch(SRC, "SZ.000001", 1.1)  # A has not stored a page yet
+        b.store_page(fetch_b, records[:2], next_key="2", now=1.2)
+        a.store_page(fetch_a, records[:2], next_key="2", now=1.3)
+        b.store_page(fetch_b, records[2:], next_key="-1", now=1.4)
+        assert len(b.rows(A, SRC, ["SZ.000001"])) == 4
+        a.store_page(fetch_a, records[2:], next_key="-1", now=1.5)
+        assert len(a.rows(A, SRC, ["SZ.000001"])) == 4 and a.state(SRC, "SZ.000001").complete
+        # the same when A's copy of the page differs (the server amended a record in between)
+        fetch_a = a.begin_full_fetch(SRC, "SZ.000001", 2.0)
+        fetch_b = b.begin_full_fetch(SRC, "SZ.000001", 2.1)
+        b.store_page(fetch_b, records[:2], next_key="2", now=2.2)
+        a.store_page(fetch_a, [dict(records[0], buy_back_sum=1), records[1]], next_key="2", now=2.3)
+        b.store_page(fetch_b, records[2:], next_key="-1", now=2.4)
+        assert len(b.rows(A, SRC, ["SZ.000001"])) == 4
+
+
 def test_sources_are_kept_apart(tmp_path):
     with Cache(tmp_path / "c.sqlite3") as cache:
         full_fetch(cache, "HK.00700", synthetic_records("HK.00700", 5), source="simulator:sample")

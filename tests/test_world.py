@@ -222,3 +222,28 @@ def test_the_docs_example_prints_what_the_docs_say():
         exec(compile(code, "docs/simulator.md", "exec"), {})
     assert [line for line in out.getvalue().splitlines() if re.match(r"\d{4}-\d\d-\d\d \[", line)] == \
         shown.splitlines()
+
+
+@pytest.mark.e2e
+@needs_sdk
+def test_records_stored_as_the_world_gives_them_are_what_a_load_stores(sdk, world, tmp_path):
+    """What benchmarks/refresh_catch.py relies on: its warm cache and in-process pages store the
+    world's records directly, as a load through the SDK would."""
+    from futu_buybacks import Cache
+    from futu_buybacks._schema import HK, A
+
+    session = world.sessions()[350]
+    with Simulator(world=world, session=session) as sim:
+        ctx = sdk.OpenQuoteContext(host=sim.host, port=sim.port)
+        try:
+            load_buybacks(world.codes, ctx, cache=tmp_path / "loaded.sqlite3", limiter=RateLimiter("1000/1"))
+        finally:
+            ctx.close()
+    with Cache(tmp_path / "direct.sqlite3") as direct:
+        for code in world.codes:
+            direct.store_page(direct.begin_full_fetch(sim.source, code, 0.0), world.records(code, session),
+                              next_key="-1", now=0.0)
+        with Cache(tmp_path / "loaded.sqlite3") as loaded:
+            for schema in (HK, A):
+                rows = [row[:-1] for row in direct.rows(schema, sim.source)]  # without first_seen
+                assert rows == [row[:-1] for row in loaded.rows(schema, sim.source)] and rows

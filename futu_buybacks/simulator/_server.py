@@ -61,6 +61,8 @@ SERVER_VERSION = 1006
 TRADE_DATE_MARKETS = {1: "HK", 3: "CN"}
 SECURITY_CALENDARS = {1: "HK", 21: "CN", 22: "CN"}
 MARKET_UTC_OFFSET = 8 * 3600  # HK and the mainland: midnight there is 16:00 UTC the day before
+#: The account every connection is logged in as (InitConnect's ``loginUserID``).
+LOGIN_USER_ID = 10_000_001
 #: Where a world starts when no ``session=`` is given: the first session after this share of its sessions.
 WORLD_START = 0.6
 
@@ -351,6 +353,17 @@ class Simulator:
             state["cipher"] = state.pop("next_cipher")  # every later packet is AES
         return True
 
+    def reply_to(self, packet: bytes) -> bytes:
+        """The reply body to one request packet (header and body, as an SDK packs it), in the
+        request's format, answered in process: what a connection would be sent, without the
+        socket, encryption, faults or rate limit.  For benchmarks that drive an SDK context
+        through it instead of TCP (benchmarks/run.py, ``bench_refresh``)."""
+        (frame,) = FrameReader().feed(packet)
+        with self._lock:
+            self.requests[frame.proto_id] += 1
+            self.formats[frame.fmt] += 1
+        return encode_body(frame.fmt, self._reply({"conn_id": 0, "cipher": None}, frame))
+
     # ---- encryption -------------------------------------------------------------------------
     def _open(self, state: Dict[str, Any], frame: Any) -> Any:
         """The frame with its body decrypted (RSA for InitConnect, AES after it)."""
@@ -409,7 +422,7 @@ class Simulator:
         reply = _ok(PROTO_INIT_CONNECT)
         s2c = reply.s2c
         s2c.serverVer = self.server_version
-        s2c.loginUserID = 10_000_001
+        s2c.loginUserID = LOGIN_USER_ID
         s2c.connID = state["conn_id"]
         s2c.connAESKey = cipher.key if cipher is not None else secrets.token_hex(8)
         if cipher is not None and cipher.iv is not None:

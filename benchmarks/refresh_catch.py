@@ -36,6 +36,7 @@ records of a code (none here), measured once at the first session.
 """
 
 import dataclasses
+import math
 import shutil
 import time
 from pathlib import Path
@@ -84,7 +85,6 @@ class WorldContext:
 
     def __init__(self, simulator: Simulator):
         self.simulator = simulator
-        self.requests = 0
 
     def get_global_state(self) -> Tuple[int, dict]:
         return 0, {"program_status_desc": simulator_status(self.simulator.name)}
@@ -93,7 +93,6 @@ class WorldContext:
         return LOGIN_USER_ID
 
     def get_corporate_actions_buybacks(self, code: str, next_key: Optional[str] = None, num: int = 10):
-        self.requests += 1
         rows, key = page_rows(self.simulator.dataset.records[code], next_key, num)
         data = {"next_key": key, "hk_buy_back_list": _Records([]), "a_buy_back_list": _Records([])}
         data[SCHEMA_BY_MARKET[code[:2]].key] = _Records(rows)
@@ -110,6 +109,13 @@ def warm_cache(path: Path, world: SyntheticMarket, source: str, day: pd.Timestam
             cache.store_page(cache.begin_full_fetch(source, code, now), records, next_key="-1", now=now)
             stored += len(records)
     return stored
+
+
+def cached_identities(cache: Cache, source: str, code: str) -> Set[tuple]:
+    """The identities (``SyntheticMarket.identity``) of ``code``'s records in ``cache``."""
+    schema = SCHEMA_BY_MARKET[code[:2]]
+    return {SyntheticMarket.identity(code, dict(zip(schema.names, row[1:-1])))  # row: code, *columns, first_seen
+            for row in cache.rows(schema, source, [code])}
 
 
 @dataclasses.dataclass
@@ -133,10 +139,8 @@ class Budget:
         self.seconds += time.perf_counter() - start
         assert report.ok, report.errors
         self.requests.append(report.requests)
-        for code in set(report.checked) & set(self.pending):
-            schema = SCHEMA_BY_MARKET[code[:2]]
-            cached = {SyntheticMarket.identity(code, dict(zip(schema.names, row[1:-1])))
-                      for row in self.cache.rows(schema, report.source, [code])}
+        for code in set(report.checked) & set(self.pending):  # what is cached changed for checked codes only
+            cached = cached_identities(self.cache, report.source, code)
             waiting = self.pending[code]
             for identity in [i for i in waiting if i in cached]:
                 self.delays[(code, identity)] = at - waiting.pop(identity)
@@ -276,11 +280,8 @@ def _naive(ctx: WorldContext, warm: Path, workdir: Path, codes: List[str], new: 
     with Cache(path) as cache:
         report = refresh(codes, ctx, budget="100%", num=NUM, cache=cache, limiter=RateLimiter(UNLIMITED),
                          progress=False, clock=lambda: now)
-        caught = all(
-            SyntheticMarket.identity(change.code, change.record) in {
-                SyntheticMarket.identity(change.code, dict(zip(SCHEMA_BY_MARKET[change.code[:2]].names, row[1:-1])))
-                for row in cache.rows(SCHEMA_BY_MARKET[change.code[:2]], report.source, [change.code])}
-            for change in new)
+        caught = all(SyntheticMarket.identity(change.code, change.record)
+                     in cached_identities(cache, report.source, change.code) for change in new)
     return report.requests, caught and len(report.checked) == len(codes)
 
 
@@ -295,7 +296,7 @@ def write_svg(path: Path, title: str, rows: List[dict], targets: Sequence[Tuple[
     """Catch rate against budget (% of the naive refresh's requests), one line per series, the
     naive refresh at 100%; ``targets``: (budget %, rate, label) marks."""
     width, height, left, right, top, bottom = 640, 400, 60, 20, 30, 130
-    low = min(0.5, min(row[key] for row in rows for key, *_ in SERIES))
+    low = min(0.9, math.floor(10 * min(row[key] for row in rows for key, *_ in SERIES)) / 10)
 
     def x(budget: float) -> float:
         return left + budget / 100 * (width - left - right)
@@ -310,8 +311,9 @@ def write_svg(path: Path, title: str, rows: List[dict], targets: Sequence[Tuple[
         parts.append(f'<line x1="{x(budget):.1f}" y1="{y(low):.1f}" x2="{x(budget):.1f}" y2="{y(1):.1f}" '
                      f'stroke="#eee"/><text x="{x(budget):.1f}" y="{y(low) + 16:.1f}" '
                      f'text-anchor="middle">{budget}%</text>')
-    for step in range(6):
-        rate = low + (1 - low) * step / 5
+    step = 0.05 if 1 - low <= 0.3 + 1e-9 else 0.1
+    for number in range(round((1 - low) / step) + 1):
+        rate = low + number * step
         parts.append(f'<line x1="{left}" y1="{y(rate):.1f}" x2="{width - right}" y2="{y(rate):.1f}" stroke="#eee"/>'
                      f'<text x="{left - 6}" y="{y(rate) + 4:.1f}" text-anchor="end">{rate:.2f}</text>')
     parts.append(f'<text x="{x(50):.1f}" y="{y(low) + 34:.1f}" text-anchor="middle">requests per session, % of '
@@ -328,7 +330,7 @@ def write_svg(path: Path, title: str, rows: List[dict], targets: Sequence[Tuple[
                      f'<text x="{left + 38}" y="{legend_y}">{label}</text>')
     for budget, rate, label in targets:
         parts.append(f'<path d="M{x(budget) - 6:.1f},{y(rate):.1f} h12 M{x(budget):.1f},{y(rate) - 6:.1f} v12" '
-                     f'stroke="black"/><text x="{x(budget) + 8:.1f}" y="{y(rate) + 14:.1f}">{label}</text>')
+                     f'stroke="black"/><text x="{x(budget) + 10:.1f}" y="{y(rate) + 4:.1f}">{label}</text>')
     parts.append("</svg>")
     path.write_text("\n".join(parts) + "\n", encoding="utf-8")
 

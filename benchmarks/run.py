@@ -523,7 +523,9 @@ def main(selected=()):
              "measure each read in a fresh process (`benchmarks/warm_read.py`): the growth of its RSS high-water "
              "mark, and tracemalloc's peak (which counts numpy's buffers, not pyarrow's: its pool's peak is added), "
              "over the frames' `memory_usage(deep=True)`; their native column is the construction before the "
-             "chunked read (every row fetched at once, then one frame).", "",
+             "chunked read (every row fetched at once, then one frame). The refresh rows (catch rates and requests "
+             "of refresh() over 60 sessions of a world of the whole HK and A-share universes) are explained, with "
+             "their curve, in [refresh_bench.md](refresh_bench.md).", "",
              "| case | native | shim | ratio | target | result |", "|---|---|---|---|---|---|"]
     lines += [f"| {' | '.join(r)} |" for r in ROWS]
     (ROOT / "docs" / "benchmarks.md").write_text("\n".join(lines) + "\n", encoding="utf-8")

@@ -21,6 +21,7 @@ _LAZY = {
     "export_records": "._exports", "export_events": "._exports", "export_panel": "._exports",
     "to_alphalens": "._exports", "to_qlib": "._exports", "qlib_symbol": "._exports",
     "events": "._events", "daily_panel": "._panel", "market_series": "._panel",
+    "refresh": "._refresh", "RefreshReport": "._refresh",
 }
 
 
@@ -46,6 +47,7 @@ __all__ = [
     "InstallReport",
     "InvalidArgument",
     "RateLimiter",
+    "RefreshReport",
     "RET_ERROR",
     "RET_OK",
     "ServerError",
@@ -61,6 +63,7 @@ __all__ = [
     "load_buybacks",
     "market_series",
     "qlib_symbol",
+    "refresh",
     "to_alphalens",
     "to_qlib",
     "uninstall",

@@ -115,6 +115,24 @@ class Stored(NamedTuple):
     known: int  # records it had before this fetch began (an amended one counts as known)
 
 
+class CodeActivity(NamedTuple):
+    """What the cache knows of one code of a source that a refresh schedules by (``_schedule.py``).
+
+    Dates are record dates as stored (Unix seconds of the market's midnight); ``newest`` is the
+    sort key of the code's newest current record (``_sort_key``: HK its trade day, A-share its
+    share change date, else its period start, else its plan's announcement).
+    """
+
+    code: str
+    complete: bool              # a full fetch reached the last page
+    unfinished: bool            # no full fetch completed, or a refresh stopped before its end
+    checked_at: Optional[float]
+    newest: Optional[int]       # None: no record
+    recent: int                 # current records dated on or after the ``since`` asked for
+    stage: Optional[str]        # A-share: ``event_proce_desc`` of the newest record
+    plan_end: Optional[int]     # A-share: that record's ``end_date`` (its plan period's end)
+
+
 class SourceSummary(NamedTuple):
     source: str
     addresses: Tuple[str, ...]  # OpenD addresses where it was last confirmed
@@ -366,6 +384,31 @@ class Cache:
                                    "checked_at, refresh_run, refresh_key FROM codes WHERE source = ? AND code = ?",
                                    (source, code)).fetchone()
         return None if row is None else CodeState(row[0], row[1], bool(row[2]), *row[3:])
+
+    def activity(self, source: str, codes: Sequence[str], *, since: float) -> Dict[str, CodeActivity]:
+        """Per code of ``codes`` in the cache (never fetched: absent), what a refresh schedules by,
+        counting records dated on or after ``since`` as recent.  One query per record table, each
+        code's rows walked newest first by the index (8,000 codes: tens of milliseconds)."""
+        wanted = json.dumps(list(codes))
+        out: Dict[str, CodeActivity] = {}
+        with self._lock:
+            for schema, markets in ((HK, ("HK",)), (A, ("SH", "SZ"))):
+                table = _TABLE[schema.key]
+                plan = "r.event_proce_desc, r.end_date" if schema is A else "NULL, NULL"
+                newest = (f"SELECT json_array(r.sort_key, {plan}) FROM {table} r WHERE r.source = c.source "
+                          "AND r.code = c.code AND r.replaced_at IS NULL ORDER BY r.sort_key DESC, r.identity LIMIT 1")
+                recent = (f"SELECT COUNT(*) FROM {table} r WHERE r.source = c.source AND r.code = c.code "
+                          "AND r.sort_key >= ? AND r.replaced_at IS NULL")
+                rows = self._db.execute(
+                    f"SELECT c.code, c.complete, c.refresh_run IS NOT NULL, c.checked_at, "
+                    f"({newest}), ({recent}) FROM codes c WHERE c.source = ? AND substr(c.code, 1, 2) IN "
+                    f"({', '.join('?' * len(markets))}) AND c.code IN (SELECT value FROM json_each(?))",
+                    (since, source, *markets, wanted))
+                for code, complete, unfinished, checked_at, latest, count in rows:
+                    sort_key, stage, plan_end = json.loads(latest) if latest is not None else (None, None, None)
+                    out[code] = CodeActivity(code, bool(complete), bool(unfinished) or not complete, checked_at,
+                                             sort_key, count, stage, plan_end)
+        return out
 
     def begin_full_fetch(self, source: str, code: str, now: float) -> Fetch:
         """Number a new full fetch of ``code``: the code's fetch to resume if it is interrupted

@@ -5,7 +5,7 @@ import argparse
 import logging
 import sys
 from pathlib import Path
-from typing import Any, List, Optional
+from typing import Any, List, Optional, Tuple
 
 from . import __version__
 from ._codes import NUM_MAX, NUM_MIN, check_num
@@ -22,6 +22,10 @@ DESCRIPTION = ("Fetch every share-buyback record (OpenD protocol 3235) of many c
 EXPORT_DESCRIPTION = ("Write what the cache holds, without connecting: the records, their events or the daily "
                       "panel, as a hive-partitioned Parquet dataset (market=HK/year=2026/...) or one CSV or "
                       "JSONL file. See docs/exports.md.")
+REFRESH_DESCRIPTION = ("Check the codes most likely to have new buyback records first (never fetched, recent "
+                       "records, A-share plans still open), the rest in rotation, within a budget of requests, "
+                       "into the cache; print what was checked, what was new and what was skipped. "
+                       "See docs/loader.md, \"Refreshing a market on a budget\".")
 #: What ``export`` writes, and the function of futu_buybacks each one needs beyond the records.
 EXPORTS = {"records": (), "events": ("events",), "panel": ("events", "daily_panel")}
 
@@ -31,25 +35,10 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"futu-buybacks {__version__}")
     commands = parser.add_subparsers(dest="command", required=True)
     fetch = commands.add_parser("fetch", help="fetch every record of the codes into DIR", description=DESCRIPTION)
-    fetch.add_argument("codes", nargs="*", metavar="CODE", help="e.g. HK.00700 SH.600519")
-    fetch.add_argument("--codes-file", type=Path,
-                       help="file with one code per line, UTF-8, # comments allowed (default: none)")
-    fetch.add_argument("--market", action="append", metavar="MARKET",
-                       help="instead of codes: every stock and ETF OpenD lists in HK, SH, SZ or A (SH and SZ); "
-                            "repeat it or give a comma list for several, e.g. --market HK,A (default: none)")
-    fetch.add_argument("--host", default="127.0.0.1", help="OpenD's address (default: 127.0.0.1)")
-    fetch.add_argument("--port", type=int, default=11111, help="OpenD's port (default: 11111)")
+    _add_what_and_where(fetch)
     fetch.add_argument("--opend", action="append", metavar="HOST:PORT",
                        help="an OpenD to share the codes with, each under its own rate limit; repeat it for "
                             "each account's OpenD (instead of --host/--port; default: none)")
-    fetch.add_argument("--sdk", choices=("futu", "moomoo"), help="SDK to connect with (default: the installed one)")
-    fetch.add_argument("--num", type=int, default=50, help=f"rows per request, {NUM_MIN}..{NUM_MAX} (default: 50)")
-    fetch.add_argument("--rate", default=VENDOR_RATE,
-                       help=f"requests/seconds allowed; 15/30 for each of two processes on one account "
-                            f"(default: {VENDOR_RATE}, the vendor's limit)")
-    fetch.add_argument("--connect-timeout", default=str(DEFAULT_CONNECT_TIMEOUT), metavar="SECONDS",
-                       help=f"give up on OpenD if the first connection takes longer "
-                            f"(default: {DEFAULT_CONNECT_TIMEOUT:g})")
     where = fetch.add_mutually_exclusive_group()
     where.add_argument("--cache", type=Path, help="cache file (default: the per-user cache)")
     where.add_argument("--no-cache", action="store_true", help="keep nothing between runs (default: off)")
@@ -61,8 +50,13 @@ def _parser() -> argparse.ArgumentParser:
     fetch.add_argument("--offline", action="store_true",
                        help="no connection: write what the cache holds from the OpenD at --host/--port "
                             "(default: off; a load always connects, and an unreachable OpenD is an error)")
-    fetch.add_argument("-v", "--verbose", action="store_true",
-                       help="show the SDK's console lines (on stdout) and our own log on stderr (default: off)")
+    refresh = commands.add_parser("refresh", help="check the codes likeliest to have new records, within a budget",
+                                  description=REFRESH_DESCRIPTION)
+    _add_what_and_where(refresh)
+    refresh.add_argument("--budget", default="25%",
+                         help="what the run may spend: a share of one request per code (25%%), a number of "
+                              "requests (100) or a time at --rate (10min, 90s, 2h) (default: 25%%)")
+    refresh.add_argument("--cache", type=Path, help="cache file (default: the per-user cache)")
     export = commands.add_parser("export", help="write the cached records, their events or the daily panel into DIR",
                                  description=EXPORT_DESCRIPTION)
     export.add_argument("dir", type=Path, metavar="DIR", help="directory to write into, created if missing")
@@ -91,6 +85,28 @@ def _parser() -> argparse.ArgumentParser:
     for action in (info, clear):
         action.add_argument("--cache", type=Path, help="cache file (default: the per-user cache)")
     return parser
+
+
+def _add_what_and_where(command: argparse.ArgumentParser) -> None:
+    """The options ``fetch`` and ``refresh`` share: which codes, which OpenD, how to ask it."""
+    command.add_argument("codes", nargs="*", metavar="CODE", help="e.g. HK.00700 SH.600519")
+    command.add_argument("--codes-file", type=Path,
+                         help="file with one code per line, UTF-8, # comments allowed (default: none)")
+    command.add_argument("--market", action="append", metavar="MARKET",
+                         help="instead of codes: every stock and ETF OpenD lists in HK, SH, SZ or A (SH and SZ); "
+                              "repeat it or give a comma list for several, e.g. --market HK,A (default: none)")
+    command.add_argument("--host", default="127.0.0.1", help="OpenD's address (default: 127.0.0.1)")
+    command.add_argument("--port", type=int, default=11111, help="OpenD's port (default: 11111)")
+    command.add_argument("--sdk", choices=("futu", "moomoo"), help="SDK to connect with (default: the installed one)")
+    command.add_argument("--num", type=int, default=50, help=f"rows per request, {NUM_MIN}..{NUM_MAX} (default: 50)")
+    command.add_argument("--rate", default=VENDOR_RATE,
+                         help=f"requests/seconds allowed; 15/30 for each of two processes on one account "
+                              f"(default: {VENDOR_RATE}, the vendor's limit)")
+    command.add_argument("--connect-timeout", default=str(DEFAULT_CONNECT_TIMEOUT), metavar="SECONDS",
+                         help=f"give up on OpenD if the first connection takes longer "
+                              f"(default: {DEFAULT_CONNECT_TIMEOUT:g})")
+    command.add_argument("-v", "--verbose", action="store_true",
+                         help="show the SDK's console lines (on stdout) and our own log on stderr (default: off)")
 
 
 def _read_codes(args: argparse.Namespace) -> List[str]:
@@ -167,37 +183,16 @@ def _main(argv: Optional[List[str]]) -> int:
         return _cache_command(args)
     if args.command == "export":
         return _export_command(args)
+    if args.command == "refresh":
+        return _refresh_command(args)
     err = sys.stderr
     if args.format == "parquet" and not _has_pyarrow():
         return 2
-    from ._connect import resolve_sdk
     from ._loader import load_buybacks
-    try:
-        codes = _read_codes(args)
-        parse_rate(args.rate)
-        resolve_sdk(args.sdk)
-        market = ",".join(args.market) if args.market else None
-        if market is not None:
-            parse_markets(market)
-    except (OSError, BuybacksError) as exc:
-        print(f"futu-buybacks: {exc}", file=err)
+    checked = _codes_and_connection(args)
+    if checked is None:
         return 2
-    if market is not None and (args.codes or args.codes_file is not None):
-        print("futu-buybacks: --market lists the codes itself: give it without CODE... and --codes-file", file=err)
-        return 2
-    if not codes and market is None:
-        print("futu-buybacks: no codes given (CODE..., --codes-file or --market)", file=err)
-        return 2
-    try:
-        check_num(args.num)  # the compatibility method's rule, as load_buybacks applies it
-    except InvalidArgument as exc:
-        print(f"futu-buybacks: --num: {exc}", file=err)
-        return 2
-    connect_timeout = _connect_timeout(args.connect_timeout)
-    if connect_timeout is None:
-        print(f"futu-buybacks: --connect-timeout must be a positive number of seconds, got {args.connect_timeout!r}",
-              file=err)
-        return 2
+    codes, market, connect_timeout = checked
     try:
         _prepare_out_dir(args.out_dir)
     except BuybacksError as exc:
@@ -231,6 +226,72 @@ def _main(argv: Optional[List[str]]) -> int:
     for code, message in tables.errors.items():
         print(f"  FAILED {code}: {message}", file=err)
     return 0 if tables.ok else 1
+
+
+def _codes_and_connection(args: argparse.Namespace) -> Optional[Tuple[List[str], Optional[str], float]]:
+    """``fetch``'s and ``refresh``'s codes (or market) and connect timeout, checked before
+    anything is opened; None after printing what is wrong (exit 2)."""
+    err = sys.stderr
+    from ._connect import resolve_sdk
+    try:
+        codes = _read_codes(args)
+        parse_rate(args.rate)
+        resolve_sdk(args.sdk)
+        market = ",".join(args.market) if args.market else None
+        if market is not None:
+            parse_markets(market)
+    except (OSError, BuybacksError) as exc:
+        print(f"futu-buybacks: {exc}", file=err)
+        return None
+    if market is not None and (args.codes or args.codes_file is not None):
+        print("futu-buybacks: --market lists the codes itself: give it without CODE... and --codes-file", file=err)
+        return None
+    if not codes and market is None:
+        print("futu-buybacks: no codes given (CODE..., --codes-file or --market)", file=err)
+        return None
+    try:
+        check_num(args.num)  # the compatibility method's rule, as load_buybacks applies it
+    except InvalidArgument as exc:
+        print(f"futu-buybacks: --num: {exc}", file=err)
+        return None
+    connect_timeout = _connect_timeout(args.connect_timeout)
+    if connect_timeout is None:
+        print(f"futu-buybacks: --connect-timeout must be a positive number of seconds, got {args.connect_timeout!r}",
+              file=err)
+        return None
+    return codes, market, connect_timeout
+
+
+def _refresh_command(args: argparse.Namespace) -> int:
+    """``refresh``: the report on stdout; 2 for bad arguments (a budget it cannot read among
+    them), 3 when OpenD cannot be reached, 1 when some codes failed."""
+    err = sys.stderr
+    from ._refresh import refresh
+    from ._schedule import parse_budget
+    checked = _codes_and_connection(args)
+    if checked is None:
+        return 2
+    codes, market, connect_timeout = checked
+    try:
+        parse_budget(args.budget)
+    except InvalidArgument as exc:
+        print(f"futu-buybacks: --budget: {exc}", file=err)
+        return 2
+    if args.verbose:
+        logging.basicConfig(level=logging.INFO, format="%(message)s", stream=err)
+    try:
+        report = refresh(None if market is not None else codes, market=market, budget=args.budget, host=args.host,
+                         port=args.port, sdk=args.sdk, num=args.num, rate=args.rate,
+                         cache=args.cache if args.cache is not None else True, verbose=args.verbose,
+                         connect_timeout=connect_timeout)
+    except InvalidArgument as exc:  # an argument refresh refuses before connecting
+        print(f"futu-buybacks: {exc}", file=err)
+        return 2
+    except BuybacksError as exc:
+        print(f"futu-buybacks: {exc}", file=err)
+        return 3
+    print(report)
+    return 0 if report.ok else 1
 
 
 def _export_command(args: argparse.Namespace) -> int:

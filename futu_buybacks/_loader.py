@@ -133,20 +133,8 @@ def load_buybacks(codes: Union[str, Iterable[str], None] = None, ctx: Any = None
                            verbose=verbose, connect_timeout=connect_timeout, offline=offline, opend=opend,
                            clock=clock)
     markets = _check_universe_arguments(codes, market, universe_limiter)
-    wanted: List[str] = []
-    seen: set = set()  # the order given, each once (a list's `in` was quadratic: 1.2 s at 10,000)
-    errors: Dict[str, str] = {}
     sdk = resolve_sdk(sdk) if ctx is None else sdk
-    for raw in ([codes] if isinstance(codes, str) else codes or ()):
-        try:
-            code = str(parse_code(raw))
-        except BuybacksError as exc:
-            market_name = isinstance(raw, str) and raw in MARKET_GROUPS
-            errors[str(raw)] = str(exc) + (f" (every code OpenD lists there: market={raw!r})" if market_name else "")
-            continue
-        if code not in seen:
-            seen.add(code)
-            wanted.append(code)
+    wanted, errors = parse_codes(codes)
     moment = moment_of(as_of)
     if not wanted and not markets:  # nothing valid to load: no connection, no cache
         return BuybackTables(tidy_frame(HK, []), tidy_frame(A, []), errors)
@@ -186,6 +174,24 @@ def load_buybacks(codes: Union[str, Iterable[str], None] = None, ctx: Any = None
                     errors[code] = worker.errors[code]
         return _tables(store, [loaded_by.get(code, links[0].source) for code in wanted], wanted, errors,
                        listing_requests + sum(loader.requests for loader in loaders))
+
+
+def parse_codes(codes: Union[str, Iterable[str], None]) -> Tuple[List[str], Dict[str, str]]:
+    """The valid codes of ``codes`` in the order given, each once, and per invalid one why."""
+    wanted: List[str] = []
+    seen: set = set()  # a list's `in` was quadratic: 1.2 s at 10,000
+    errors: Dict[str, str] = {}
+    for raw in ([codes] if isinstance(codes, str) else codes or ()):
+        try:
+            code = str(parse_code(raw))
+        except BuybacksError as exc:
+            market_name = isinstance(raw, str) and raw in MARKET_GROUPS
+            errors[str(raw)] = str(exc) + (f" (every code OpenD lists there: market={raw!r})" if market_name else "")
+            continue
+        if code not in seen:
+            seen.add(code)
+            wanted.append(code)
+    return wanted, errors
 
 
 class _Link:
@@ -504,6 +510,7 @@ class _Loader:
         self.num, self.retries, self.clock = num, retries, clock
         self.progress, self.stop = progress, stop
         self.requests = 0
+        self.new_records = 0  # records new to the cache (``Stored.new``), over every code
 
     def _count(self) -> None:
         self.requests += 1
@@ -558,6 +565,7 @@ class _Loader:
                 records = data[schema.key].to_dict("records")
                 stored = self.cache.store_page(fetch, records, next_key=data["next_key"], now=self.clock())
                 self.progress.page(len(records))
+                self.new_records += stored.new
                 if not fetch.full and stored.known:
                     return None
                 if self.stop():

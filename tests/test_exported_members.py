@@ -5,10 +5,10 @@ import futu_buybacks.simulator
 def test_public_names():
     assert sorted(futu_buybacks.__all__) == sorted([
         "BuybackTables", "BuybacksError", "BuybacksMixin", "Cache", "HostUnsupported", "InstallReport",
-        "InvalidArgument", "RET_ERROR", "RET_OK", "RateLimiter", "ServerError", "TransportError",
+        "InvalidArgument", "RET_ERROR", "RET_OK", "RateLimiter", "RefreshReport", "ServerError", "TransportError",
         "daily_panel", "default_cache_path", "events", "export_events", "export_panel", "export_records",
         "get_corporate_actions_buybacks", "install", "load_buybacks", "market_series", "qlib_symbol",
-        "to_alphalens", "to_qlib", "uninstall", "with_timestamps",
+        "refresh", "to_alphalens", "to_qlib", "uninstall", "with_timestamps",
     ])
     for name in futu_buybacks.__all__:
         assert getattr(futu_buybacks, name) is not None

@@ -481,6 +481,42 @@ def _seconds(work):
     return time.perf_counter() - t0
 
 
+def bench_refresh():
+    """Issue 15 §2: refresh() on a budget over 60 sessions of a world of the whole HK and A-share
+    universes against the naive refresh (every code every session): new records cached within 1
+    and 5 sessions, requests per session.  How it is driven (in process, pages of 10):
+    benchmarks/refresh_catch.py; the curve: docs/refresh_catch_rate.svg, docs/refresh_bench.md."""
+    import refresh_catch as rc
+
+    with tempfile.TemporaryDirectory() as tmp:
+        results = rc.measure(Path(tmp), futu, log=lambda line: print(f"  {line}", flush=True))
+    by_share = {r["share"]: r for r in results.rows}
+    at = by_share[0.25]
+    row("refresh at 25%: new records of codes active in the previous 60 sessions cached within 1 session", None,
+        None, at["active_1"], ">= 0.99", at["active_1"] >= 0.99, unit="")
+    row("refresh at 25%: all new records cached within 5 sessions", None, None, at["all_5"], ">= 0.95",
+        at["all_5"] >= 0.95, unit="")
+    row("refresh at 25%: requests per session / the naive refresh's", None, None, at["requests"], "<= 0.25",
+        at["requests"] <= 0.25, unit="")
+    row(f"  the same, all new records within 1 session (active codes within 5: {at['active_5']:.3f})", None, None,
+        at["all_1"], "report", True, unit="")
+    row(f"  the same, new records of quiet codes ({results.new - results.active:,} of {results.new:,}) within 1 "
+        f"session (within 5: {at['quiet_5']:.3f})", None, None, at["quiet_1"], "report", True, unit="")
+    for r in results.rows:
+        if r["share"] != 0.25:
+            row(f"refresh at {r['share']:.0%}: cached within 1 / 5 sessions: all {r['all_1']:.3f} / {r['all_5']:.3f},"
+                f" active {r['active_1']:.3f} / {r['active_5']:.3f}; requests / naive's", None, None, r["requests"],
+                "report", True, unit="")
+    row(f"naive refresh: requests per session ({results.codes:,} codes; measured at the first session: "
+        f"{results.naive_measured:,}, every new record cached: {results.naive_caught})", None, None,
+        results.naive_requests, "report", results.naive_measured == results.naive_expected and results.naive_caught,
+        unit="")
+    row("refresh request through the real SDK and TCP (one 25% refresh) / through the in-process context",
+        results.tcp_ms, results.fake_ms, results.tcp_ms / results.fake_ms, "report", True)
+    rc.write_docs(ROOT / "docs", results)
+    print(f"  bench_refresh: {results.seconds:.0f} s", flush=True)
+
+
 def machine():
     cpu = platform.processor() or platform.machine()
     try:
@@ -503,12 +539,25 @@ def _load():
         return None
 
 
-def main():
+BENCHES = {"conversion": bench_conversion, "end_to_end": bench_end_to_end, "import": bench_import,
+           "memory": bench_memory, "loader": bench_loader, "several_opends": bench_several_opends,
+           "warm_read": bench_warm_read, "datasets": bench_datasets, "as_of": bench_as_of, "refresh": bench_refresh}
+
+
+def main(selected=()):
+    """Every bench, written to docs/benchmarks.md; or only those ``selected`` by name
+    (``python benchmarks/run.py refresh``), printed and not written there."""
+    unknown = sorted(set(selected) - set(BENCHES))
+    if unknown:
+        sys.exit(f"unknown benchmarks {unknown}; choose from {', '.join(BENCHES)}")
     print(f"{'case':72s} {'native':>14s} {'shim':>14s} {'ratio':>7s} {'target':>10s}")
     load_before = _load()
-    for bench in (bench_conversion, bench_end_to_end, bench_import, bench_memory, bench_loader, bench_several_opends,
-                  bench_warm_read, bench_datasets, bench_as_of):
-        bench()
+    for name, bench in BENCHES.items():
+        if not selected or name in selected:
+            bench()
+    if selected:
+        print(f"\n{sum(r[-1] == 'FAIL' for r in ROWS)} target(s) missed (docs/benchmarks.md not written: a selection)")
+        return
     load = "" if load_before is None else f"; load average {load_before:.1f} at the start, {_load():.1f} at the end"
     lines = ["# Benchmarks", "", f"Measured by `make bench` on {machine()}{load}.", "",
              "Ratios are shim / native (the vendor's own method, futu-api 10.11.7108, in the same run on the "
@@ -523,7 +572,9 @@ def main():
              "measure each read in a fresh process (`benchmarks/warm_read.py`): the growth of its RSS high-water "
              "mark, and tracemalloc's peak (which counts numpy's buffers, not pyarrow's: its pool's peak is added), "
              "over the frames' `memory_usage(deep=True)`; their native column is the construction before the "
-             "chunked read (every row fetched at once, then one frame).", "",
+             "chunked read (every row fetched at once, then one frame). The refresh rows (catch rates and requests "
+             "of refresh() over 60 sessions of a world of the whole HK and A-share universes) are explained, with "
+             "their curve, in [refresh_bench.md](refresh_bench.md).", "",
              "| case | native | shim | ratio | target | result |", "|---|---|---|---|---|---|"]
     lines += [f"| {' | '.join(r)} |" for r in ROWS]
     (ROOT / "docs" / "benchmarks.md").write_text("\n".join(lines) + "\n", encoding="utf-8")
@@ -534,4 +585,4 @@ if __name__ == "__main__":
     if sys.argv[1:2] == ["--datasets-child"]:
         _datasets_child(sys.argv[2])
     else:
-        main()
+        main(sys.argv[1:])

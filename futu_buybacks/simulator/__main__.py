@@ -41,6 +41,16 @@ def _count(text: str) -> int:
     return int(text)
 
 
+def _seconds(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = -1.0
+    if not 0.0 < value < float("inf"):
+        raise argparse.ArgumentTypeError(f"must be a positive number of seconds, got {text!r}")
+    return value
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m futu_buybacks.simulator",
                                      description="Offline OpenD serving share-buyback records (protocol 3235) "
@@ -63,6 +73,9 @@ def _parser() -> argparse.ArgumentParser:
     market.add_argument("--end", metavar="DATE", help=f"last day (default: {MARKET_DEFAULTS['end']})")
     market.add_argument("--active", type=_share, metavar="SHARE",
                         help=f"share of companies that ever buy back (default: {MARKET_DEFAULTS['active']})")
+    market.add_argument("--advance-every", type=_seconds, metavar="SECONDS",
+                        help="serve the market as a world that moves on one session every SECONDS, from the "
+                             "first session after 60%% of the period (default: the whole period, fixed)")
     parser.add_argument("--rate", type=_rate, default=None, metavar="N/SECONDS",
                         help="refuse requests beyond N per SECONDS, as OpenD does, e.g. 30/30 (default: no limit)")
     parser.add_argument("--rsa-key", metavar="FILE",
@@ -82,19 +95,20 @@ def main(argv: Optional[List[str]] = None) -> int:
         print(f"WARNING: binding {args.host}: the simulator is reachable from other machines "
               "(it has no authentication)", file=sys.stderr)
     given = [f"--{name}" for name in MARKET_DEFAULTS if getattr(args, name) is not None]
+    given += ["--advance-every"] if args.advance_every is not None else []
     if given and not args.market:
         parser.error(f"{', '.join(given)} choose the synthetic market: add --market")
     for name, default in MARKET_DEFAULTS.items():
         if getattr(args, name) is None:
             setattr(args, name, default)
+    world = None
     if args.market:
         try:
             world = SyntheticMarket(args.codes, start=args.start, end=args.end, seed=args.seed, active=args.active)
         except ValueError as exc:  # a date pandas cannot read, end before start
             parser.error(f"--market: {exc}")
-        dataset = world.dataset()
-        origin = (f"synthetic market, seed {args.seed}, {world.start.date()} to {world.end.date()}, "
-                  f"{sum(bool(rows) for rows in dataset.records.values())} with records")
+        dataset = world.dataset() if args.advance_every is None else None
+        origin = f"synthetic market, seed {args.seed}, {world.start.date()} to {world.end.date()}"
     else:
         try:
             dataset = Dataset.load(args.data)
@@ -110,7 +124,7 @@ def main(argv: Optional[List[str]] = None) -> int:
             parser.error(f"cannot read --rsa-key: {exc}")
     try:
         simulator = Simulator(dataset, args.host, args.port, rate_limit=args.rate, rsa_key=rsa_key,
-                              packet_algo=args.packet_algo)
+                              packet_algo=args.packet_algo, world=world if dataset is None else None)
     except ValueError as exc:
         parser.error(f"--rsa-key: {exc}")
     try:
@@ -119,15 +133,34 @@ def main(argv: Optional[List[str]] = None) -> int:
         parser.error(f"cannot listen on {args.host}:{args.port}: {exc.strerror or exc} "
                      "(another simulator or OpenD? choose another --port, or 0 for any free one)")
     with simulator as sim:
-        codes = len(dataset.records)
+        records = sim.dataset.records
+        if args.market:
+            origin += f", {sum(bool(rows) for rows in records.values())} with records"
+        if sim.session is not None:
+            origin += f", at {sim.session.date()}, one session on every {args.advance_every:g} s"
         print(f"futu-buybacks simulator listening on {sim.host}:{sim.port} "
-              f"({codes} codes {origin}); Ctrl-C to stop", flush=True)
+              f"({len(records)} codes {origin}); Ctrl-C to stop", flush=True)
         try:
-            while True:
-                time.sleep(3600)
+            if sim.session is None:
+                while True:
+                    time.sleep(3600)
+            _advance_forever(sim, args.advance_every)
         except KeyboardInterrupt:
             pass
     return 0
+
+
+def _advance_forever(sim: Simulator, every: float) -> None:
+    """One session on every ``every`` seconds to the world's end, then serve its last session."""
+    last = sim.world.sessions()[-1]  # type: ignore[union-attr]
+    while sim.session < last:
+        time.sleep(every)
+        changes = sim.advance()
+        new = sum(change.kind == "new" for change in changes)
+        print(f"session {sim.session.date()}: {new} new, {len(changes) - new} amended records", flush=True)
+    print(f"the world ends at {sim.session.date()}; serving it until Ctrl-C", flush=True)
+    while True:
+        time.sleep(3600)
 
 
 if __name__ == "__main__":

@@ -19,6 +19,7 @@ records were drawn from.
 import bisect
 import dataclasses
 import datetime as dt
+import functools
 import hashlib
 from dataclasses import dataclass
 from typing import Dict, Iterable, List, Mapping, NamedTuple, Optional, Sequence, Tuple, Union
@@ -668,6 +669,12 @@ class SyntheticMarket:
     def calendar(self, market: str) -> pd.DatetimeIndex:
         """The sessions of ``market`` (``"HK"``, ``"SH"``, ``"SZ"``) the records are dated on."""
         return self._calendars[market].dates
+
+    def sessions(self) -> pd.DatetimeIndex:
+        """Every session of any of its markets, in order: the steps of a world advancing by
+        session (:meth:`Simulator.advance <futu_buybacks.simulator.Simulator.advance>`)."""
+        dates = [calendar.dates for _, calendar in sorted(self._calendars.items())]
+        return functools.reduce(pd.DatetimeIndex.union, dates[1:], dates[0])
 
     @staticmethod
     def identity(code: str, record: Mapping[str, object]) -> tuple:

@@ -6,6 +6,10 @@ universe it lists: ``_universe.py``) and Qot_GetCorporateActionsBuybacks (3235) 
 the request (protobuf or JSON), pages 3235 by ``nextKey``, answers unknown codes and protocols
 with an error reply, can enforce the vendor's rate limit, encrypts links as OpenD does when given
 the SDK's RSA key file, and can be told to misbehave (:meth:`Simulator.inject`).
+
+It serves a fixed :class:`Dataset`, or a world (:class:`SyntheticMarket`) that moves on by
+session when told to (:meth:`Simulator.advance`), serving at each session what the world knew at
+its end.
 """
 
 import calendar
@@ -22,6 +26,8 @@ import threading
 import time
 from dataclasses import dataclass
 from typing import Any, Callable, Deque, Dict, FrozenSet, Iterable, List, Optional, Tuple, Union
+
+import pandas as pd
 
 from .._codes import MARKET_NAMES
 from .._messages import (
@@ -40,6 +46,7 @@ from .._wire import FrameError, FrameReader, decode_body, encode_body, encode_fr
 from ._calendar import trading_days
 from ._crypto import ALGO_AES_CBC, ALGO_NONE, PACKET_ALGOS, CryptoError, PacketCipher, RsaKey
 from ._dataset import Dataset, page_rows, record_problem, record_to_item
+from ._market import Change, SyntheticMarket
 from ._universe import Listing, as_listings, served, static_info_reply
 
 log = logging.getLogger("futu_buybacks.simulator")
@@ -54,6 +61,10 @@ SERVER_VERSION = 1006
 TRADE_DATE_MARKETS = {1: "HK", 3: "CN"}
 SECURITY_CALENDARS = {1: "HK", 21: "CN", 22: "CN"}
 MARKET_UTC_OFFSET = 8 * 3600  # HK and the mainland: midnight there is 16:00 UTC the day before
+#: The account every connection is logged in as (InitConnect's ``loginUserID``).
+LOGIN_USER_ID = 10_000_001
+#: Where a world starts when no ``session=`` is given: the first session after this share of its sessions.
+WORLD_START = 0.6
 
 
 @dataclass
@@ -91,17 +102,36 @@ class Simulator:
     HK and A-share stocks and ETFs.  Every code of the dataset is listed too.  A listed code
     without records answers 3235 with an empty page; a code neither listed nor in the dataset is
     an unknown stock.
+
+    ``world``: a :class:`SyntheticMarket` to serve instead of a dataset: what it knows at the
+    end of ``session`` (a date; by default the first session after 60% of its sessions), then,
+    after each :meth:`advance`, at the end of the next session.  It lists the world's codes
+    (unless given a ``universe``) and announces the world's name at every session: one source.
     """
 
     def __init__(self, dataset: Optional[Dataset] = None, host: str = "127.0.0.1", port: int = 0, *,
                  rate_limit: Optional[Tuple[int, float]] = None, buybacks: bool = True,
                  server_version: int = SERVER_VERSION, clock: Callable[[], float] = time.monotonic,
                  cache_replies: bool = False, rsa_key: Optional[str] = None, packet_algo: str = "auto",
-                 name: Optional[str] = None, universe: Optional[Iterable[Union[Listing, str]]] = None):
+                 name: Optional[str] = None, universe: Optional[Iterable[Union[Listing, str]]] = None,
+                 world: Optional[SyntheticMarket] = None, session: object = None):
         if packet_algo not in PACKET_ALGOS:
             raise ValueError(f"packet_algo must be one of {PACKET_ALGOS}, got {packet_algo!r}")
         self._rsa = RsaKey(rsa_key) if rsa_key is not None else None
         self.packet_algo = packet_algo
+        self.world = world
+        self._sessions: Optional[pd.DatetimeIndex] = None  # the world's, and where it is in them
+        self._at = -1
+        if world is not None:
+            if dataset is not None:
+                raise ValueError("give a dataset or a world, not both")
+            self._sessions = world.sessions()
+            self._at = _start_session(self._sessions, session)
+            dataset = world.dataset(self._sessions[self._at])
+            if universe is None:
+                universe = world.codes
+        elif session is not None:
+            raise ValueError("session= is where a world starts: give world= too")
         self.dataset = dataset if dataset is not None else Dataset.sample()
         self.name = name if name is not None else self.dataset.name
         self._universe = None if universe is None else as_listings(universe)
@@ -116,6 +146,7 @@ class Simulator:
         self._server: Optional[_TCPServer] = None
         self._thread: Optional[threading.Thread] = None
         self._lock = threading.Lock()
+        self._advancing = threading.Lock()  # one advance at a time
         self._faults: Deque[Fault] = collections.deque()
         self._chaos: Dict[str, float] = {}
         self._random = random.Random(0)
@@ -137,6 +168,41 @@ class Simulator:
         if self._listed is None:
             self._listed = frozenset(entry.code for entry in served(self._universe, ()))
         return code in self._listed
+
+    # ---- a world, session by session --------------------------------------------------------
+    @property
+    def session(self) -> Optional[pd.Timestamp]:
+        """The world's current session: it serves what the world knew at its end (None: no world)."""
+        return None if self._sessions is None else self._sessions[self._at]
+
+    def advance(self, sessions: int = 1) -> List[Change]:
+        """Move the world on by ``sessions`` sessions; what became known on them, in order.
+
+        Only the codes with changes get new records; a request being answered meanwhile is
+        answered from the records before or after, never a mix.  As at OpenD, a code's paging
+        continued across an advance may repeat a record (its offsets moved).  Past the world's
+        last session is a ``ValueError``, and nothing moves.
+        """
+        if self.world is None or self._sessions is None:
+            raise ValueError("this simulator serves a dataset, not a world: Simulator(world=SyntheticMarket(...))")
+        if isinstance(sessions, bool) or not isinstance(sessions, int) or sessions < 1:
+            raise ValueError(f"sessions must be an int >= 1, got {sessions!r}")
+        with self._advancing:
+            left = len(self._sessions) - 1 - self._at
+            if sessions > left:
+                raise ValueError(f"cannot advance {sessions} session{'s' if sessions > 1 else ''} from "
+                                 f"{self.session.date()}: the world ends on {self._sessions[-1].date()}, "
+                                 f"{left} session{'' if left == 1 else 's'} on")
+            target = self._at + sessions
+            days = self._sessions[self._at + 1:target + 1]
+            changes = [change for day in days for change in self.world.changes(day)]
+            records = {code: self.world.records(code, days[-1]) for code in {change.code for change in changes}}
+            with self._lock:
+                self.dataset.records.update(records)
+                self._at = target
+                if self._reply_cache is not None:
+                    self._reply_cache.clear()
+        return changes
 
     @property
     def source(self) -> str:
@@ -287,6 +353,17 @@ class Simulator:
             state["cipher"] = state.pop("next_cipher")  # every later packet is AES
         return True
 
+    def reply_to(self, packet: bytes) -> bytes:
+        """The reply body to one request packet (header and body, as an SDK packs it), in the
+        request's format, answered in process: what a connection would be sent, without the
+        socket, encryption, faults or rate limit.  For benchmarks that drive an SDK context
+        through it instead of TCP (benchmarks/run.py, ``bench_refresh``)."""
+        (frame,) = FrameReader().feed(packet)
+        with self._lock:
+            self.requests[frame.proto_id] += 1
+            self.formats[frame.fmt] += 1
+        return encode_body(frame.fmt, self._reply({"conn_id": 0, "cipher": None}, frame))
+
     # ---- encryption -------------------------------------------------------------------------
     def _open(self, state: Dict[str, Any], frame: Any) -> Any:
         """The frame with its body decrypted (RSA for InitConnect, AES after it)."""
@@ -345,7 +422,7 @@ class Simulator:
         reply = _ok(PROTO_INIT_CONNECT)
         s2c = reply.s2c
         s2c.serverVer = self.server_version
-        s2c.loginUserID = 10_000_001
+        s2c.loginUserID = LOGIN_USER_ID
         s2c.connID = state["conn_id"]
         s2c.connAESKey = cipher.key if cipher is not None else secrets.token_hex(8)
         if cipher is not None and cipher.iv is not None:
@@ -413,11 +490,13 @@ class Simulator:
         num = c2s.num if c2s.HasField("num") else 10
         if not 1 <= num <= 50:
             return _error(PROTO_BUYBACKS, f"num out of range (1~50): {num}")
-        rows = self.dataset.records.get(code)
+        with self._lock:  # the code's records of one session (advance() replaces them whole)
+            rows = self.dataset.records.get(code)
         if rows is None and not self._is_listed(code):
             return _error(PROTO_BUYBACKS, f"unknown stock {code}")
-        try:  # a listed code without records has none: what most codes of a market answer
-            rows, next_key = page_rows(rows or [], c2s.nextKey if c2s.HasField("nextKey") else None, num)
+        every = rows or []  # a listed code without records has none: what most codes of a market answer
+        try:
+            rows, next_key = page_rows(every, c2s.nextKey if c2s.HasField("nextKey") else None, num)
         except ValueError as exc:
             return _error(PROTO_BUYBACKS, str(exc))
         reply = _ok(PROTO_BUYBACKS)
@@ -426,11 +505,23 @@ class Simulator:
             try:
                 record_to_item(row, items.add())
             except (TypeError, ValueError) as exc:  # a record changed in code after the dataset was made
-                number = self.dataset.records[code].index(row) + 1
+                number = every.index(row) + 1
                 return _error(PROTO_BUYBACKS, f"simulator dataset: {code} record {number}: "
                                               f"{record_problem(code, row) or exc}")
         reply.s2c.nextKey = next_key
         return reply
+
+
+def _start_session(sessions: pd.DatetimeIndex, session: object) -> int:
+    """Where a world starts: the last session on or before ``session``, or by default the first
+    session after :data:`WORLD_START` of them; a day outside the world is a ``ValueError``."""
+    if session is None:
+        return min(int(len(sessions) * WORLD_START), len(sessions) - 1)
+    day = pd.Timestamp(session).normalize()
+    if not sessions[0] <= day <= sessions[-1]:
+        raise ValueError(f"session {day.date()} is outside the world's sessions, {sessions[0].date()} to "
+                         f"{sessions[-1].date()}")
+    return int(sessions.searchsorted(day, side="right")) - 1
 
 
 def _trade_date(text: str, field: str) -> dt.date:

@@ -42,7 +42,7 @@ demo: $(BIN)/.ready $(DEMO_BIN)/.ready
 	$(BIN)/python docs/run_example.py $(DEMO_BIN)/python $(BIN)/python
 
 test: $(BIN)/.ready
-	$(BIN)/python -m pytest -n 2
+	$(BIN)/python -m pytest -n 2 --dist worksteal
 
 soak: $(BIN)/.ready
 	$(BIN)/python tests/soak.py

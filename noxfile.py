@@ -52,4 +52,5 @@ def tests(session: nox.Session, sdk: str, protobuf: str, pandas: str, env: dict)
                 "google.protobuf.internal import api_implementation as a; print('python', sys.version.split()[0], "
                 "'protobuf', google.protobuf.__version__, a.Type(), 'pandas', pandas.__version__, 'pyarrow', "
                 "u.find_spec('pyarrow') is not None)", env=env)
-    session.run("python", "-m", "pytest", "-q", "-p", "no:cacheprovider", "-n", "2", *session.posargs, env=env)
+    session.run("python", "-m", "pytest", "-q", "-p", "no:cacheprovider", "-n", "2", "--dist", "worksteal",
+                *session.posargs, env=env)

@@ -8,7 +8,7 @@
    ``CHAOS_CODES`` codes (default 300).
 
 Run it with ``make soak``; ``SOAK_RUNS=20 make soak`` for a longer one.  Reproduce a failed run
-with the seed it printed: ``.venv/bin/python -m pytest -n 2 -p random_order
+with the seed it printed: ``.venv/bin/python -m pytest -n 2 --dist worksteal -p random_order
 --random-order-bucket=global --random-order-seed=SEED``.
 """
 
@@ -22,6 +22,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 PYTEST = [sys.executable, "-X", "faulthandler", "-m", "pytest", "-q", "-p", "no:cacheprovider"]
+WORKERS = ["-n", "2", "--dist", "worksteal"]  # a worker without tests left takes over half of another's
 
 
 def busy() -> subprocess.Popen:
@@ -52,8 +53,8 @@ def main() -> int:
     try:
         for number in range(1, runs + 1):
             seed = random.SystemRandom().randrange(1, 2**31)
-            ok &= run(PYTEST + ["-n", "2", "-p", "random_order", "--random-order-bucket=global",
-                                f"--random-order-seed={seed}"], env,
+            ok &= run(PYTEST + WORKERS + ["-p", "random_order", "--random-order-bucket=global",
+                                          f"--random-order-seed={seed}"], env,
                       f"suite run {number}/{runs} (random order, seed {seed}, {load} busy process(es))")
     finally:
         for hog in hogs:
@@ -61,8 +62,8 @@ def main() -> int:
             hog.wait()
     long_env = dict(env, FUZZ_EXAMPLES=os.environ.get("FUZZ_EXAMPLES", "10000"),
                     CHAOS_CODES=os.environ.get("CHAOS_CODES", "300"))
-    ok &= run(PYTEST + ["-n", "2", "tests/test_fuzz.py",
-                        "tests/test_reliability.py::test_chaos_every_record_exactly_once"],
+    ok &= run(PYTEST + WORKERS + ["tests/test_fuzz.py",
+                                  "tests/test_reliability.py::test_chaos_every_record_exactly_once"],
               long_env, "fuzz and chaos")
     return 0 if ok else 1
 

@@ -1,6 +1,8 @@
 """Hypothesis strategies for protocol 3235 replies: sparse fields, empty lists, unicode,
 64-bit extremes, extreme floats."""
 
+import functools
+
 from hypothesis import strategies as st
 
 from futu_buybacks._messages import response_class
@@ -18,7 +20,13 @@ _VALUES = {
 _TYPE_NAMES = {4: "TYPE_UINT64", 3: "TYPE_INT64", 1: "TYPE_DOUBLE", 9: "TYPE_STRING"}
 
 
-def item_strategy(schema, realistic=False):
+@functools.cache
+def item_lists(schema, realistic=False):
+    """Up to 25 items of ``schema``'s list, each field unset or any value of its type.
+
+    Built once per argument: hypothesis validates and analyses each new strategy object, which
+    cost more than drawing the reply when ``replies`` built this anew for every example.
+    """
     descriptor = Response.DESCRIPTOR.fields_by_name["s2c"].message_type.fields_by_name[schema.list_field].message_type
     fields = {}
     for field in descriptor.fields:
@@ -26,7 +34,7 @@ def item_strategy(schema, realistic=False):
         if realistic and field.type in (3, 4):  # dates and share counts as OpenD sends them
             values = st.integers(0, 2**40)
         fields[field.name] = st.none() | values
-    return st.fixed_dictionaries(fields)
+    return st.lists(st.fixed_dictionaries(fields), max_size=25)
 
 
 @st.composite
@@ -36,7 +44,7 @@ def replies(draw, realistic=False):
     for schema in FRAMES:
         if draw(st.booleans()):
             items = getattr(response.s2c, schema.list_field)
-            for values in draw(st.lists(item_strategy(schema, realistic), max_size=25)):
+            for values in draw(item_lists(schema, realistic)):
                 item = items.add()
                 for name, value in values.items():
                     if value is not None:

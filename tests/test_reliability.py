@@ -47,8 +47,8 @@ def test_chaos_every_record_exactly_once(sdk, tmp_path):
     with Simulator(dataset) as sim:
         sim.chaos(seed=0, frequency=0.10, drop=0.02)
         ctx = sdk.OpenQuoteContext(host=sim.host, port=sim.port)
-        try:
-            tables = load_buybacks(codes, ctx, cache=tmp_path / "c.sqlite3", limiter=RateLimiter("1000/1"),
+        try:  # no limit in effect; a short window, as each refusal for frequency waits out half of it
+            tables = load_buybacks(codes, ctx, cache=tmp_path / "c.sqlite3", limiter=RateLimiter("100/0.1"),
                                    retries=4)
         finally:
             ctx.close()

@@ -214,7 +214,7 @@ def _fetch_days(fetches: np.ndarray, zone: str) -> np.ndarray:
 
 def _past(days: np.ndarray, fetch_days: np.ndarray) -> np.ndarray:
     """``days`` with those after the fetch day made NaT (a date not reached yet is a plan)."""
-    return np.where(days > fetch_days, np.datetime64("NaT"), days)
+    return np.where(days > fetch_days, np.datetime64("NaT", "ns"), days)
 
 
 def _known_at(publication: np.ndarray, lag: np.timedelta64, zone: str, fetches: np.ndarray) -> np.ndarray:
@@ -254,7 +254,7 @@ def _hk_events(frame: pd.DataFrame, lag: np.timedelta64, fallback: np.datetime64
     has_trade, has_announced = ~np.isnat(trade), ~np.isnat(announced)
     # The first weekday after the trade date: the latest day a timely return is published on (a
     # holiday makes that day later, so a return after a holiday counts as late: later, never early).
-    next_weekday = np.full(len(frame), np.datetime64("NaT"), dtype="datetime64[ns]")
+    next_weekday = np.full(len(frame), np.datetime64("NaT", "ns"), dtype="datetime64[ns]")
     next_weekday[has_trade] = np.busday_offset(trade[has_trade].astype("datetime64[D]"), 1, roll="backward")
     late = has_trade & has_announced & (announced > next_weekday)
     day_after = trade + _DAY
@@ -274,7 +274,7 @@ def _a_events(frame: pd.DataFrame, lags: "dict[str, np.timedelta64]", fallback: 
     # NaT is the least int64, so the greatest of the int64 views skips it (and is NaT if all are)
     event_date = np.stack([dates[name] for name in _A_DATES]).view("int64").max(axis=0, initial=np.iinfo("int64").min) \
         .view("datetime64[ns]")
-    publication = np.full(len(frame), np.datetime64("NaT"), dtype="datetime64[ns]")
+    publication = np.full(len(frame), np.datetime64("NaT", "ns"), dtype="datetime64[ns]")
     for name, (column, days) in _DATED_STAGES.items():
         mine = stage == name
         event_date[mine] = dates[column][mine]

@@ -270,7 +270,7 @@ class _Grid:
         self.shape = (len(days), len(codes))
         row = np.searchsorted(opens_utc(days, market), known, side="left")
         # a record known before the first session's day may belong to a session before it
-        earliest = _midnight_utc(days[0], market) if len(days) else np.datetime64("NaT")
+        earliest = _midnight_utc(days[0], market) if len(days) else np.datetime64("NaT", "ns")
         kept = (row < len(days)) & (known >= earliest)
         self.cell = row[kept] * len(codes) + column[kept]
         self.values = {name: np.nan_to_num(v[kept]) for name, v in values.items()}

@@ -201,17 +201,12 @@ def _main(argv: Optional[List[str]]) -> int:
     if args.verbose:
         logging.basicConfig(level=logging.INFO, format="%(message)s", stream=err)
     cache = False if args.no_cache else (args.cache if args.cache is not None else True)
-    try:
-        tables = load_buybacks(None if market is not None else codes, market=market, host=args.host, port=args.port,
-                               sdk=args.sdk, num=args.num, rate=args.rate, cache=cache, full=args.full,
-                               verbose=args.verbose, connect_timeout=connect_timeout, offline=args.offline,
-                               opend=args.opend)
-    except InvalidArgument as exc:  # an argument load_buybacks refuses before connecting
-        print(f"futu-buybacks: {exc}", file=err)
-        return 2
-    except BuybacksError as exc:
-        print(f"futu-buybacks: {exc}", file=err)
-        return 3
+    tables, failed = _connected(lambda: load_buybacks(
+        None if market is not None else codes, market=market, host=args.host, port=args.port, sdk=args.sdk,
+        num=args.num, rate=args.rate, cache=cache, full=args.full, verbose=args.verbose,
+        connect_timeout=connect_timeout, offline=args.offline, opend=args.opend))
+    if failed:
+        return failed
     for key in ("hk_buy_back_list", "a_buy_back_list"):
         path = args.out_dir / f"{key}.{args.format}"
         try:
@@ -262,6 +257,19 @@ def _codes_and_connection(args: argparse.Namespace) -> Optional[Tuple[List[str],
     return codes, market, connect_timeout
 
 
+def _connected(work: Any) -> Any:
+    """``(work(), None)``, or ``(None, exit code)`` with the message on stderr: 2 for an argument
+    refused before connecting, 3 for an OpenD that cannot be reached (or another failure of ours)."""
+    try:
+        return work(), None
+    except InvalidArgument as exc:
+        print(f"futu-buybacks: {exc}", file=sys.stderr)
+        return None, 2
+    except BuybacksError as exc:
+        print(f"futu-buybacks: {exc}", file=sys.stderr)
+        return None, 3
+
+
 def _refresh_command(args: argparse.Namespace) -> int:
     """``refresh``: the report on stdout; 2 for bad arguments (a budget it cannot read among
     them), 3 when OpenD cannot be reached, 1 when some codes failed."""
@@ -279,17 +287,12 @@ def _refresh_command(args: argparse.Namespace) -> int:
         return 2
     if args.verbose:
         logging.basicConfig(level=logging.INFO, format="%(message)s", stream=err)
-    try:
-        report = refresh(None if market is not None else codes, market=market, budget=args.budget, host=args.host,
-                         port=args.port, sdk=args.sdk, num=args.num, rate=args.rate,
-                         cache=args.cache if args.cache is not None else True, verbose=args.verbose,
-                         connect_timeout=connect_timeout)
-    except InvalidArgument as exc:  # an argument refresh refuses before connecting
-        print(f"futu-buybacks: {exc}", file=err)
-        return 2
-    except BuybacksError as exc:
-        print(f"futu-buybacks: {exc}", file=err)
-        return 3
+    report, failed = _connected(lambda: refresh(
+        None if market is not None else codes, market=market, budget=args.budget, host=args.host, port=args.port,
+        sdk=args.sdk, num=args.num, rate=args.rate, cache=args.cache if args.cache is not None else True,
+        verbose=args.verbose, connect_timeout=connect_timeout))
+    if failed:
+        return failed
     print(report)
     return 0 if report.ok else 1
 

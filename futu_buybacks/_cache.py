@@ -553,23 +553,31 @@ class Cache:
     def _select(self, schema: FrameSchema, source: str, codes: Optional[Sequence[str]],
                 as_of: Optional[float]) -> sqlite3.Cursor:
         """Every code of ``source`` (``codes`` None) or one (``[code]``), newest first."""
-        table = _TABLE[schema.key]
-        columns = ", ".join(f"r.{n}" for n in schema.names)
-        if as_of is None:
-            when, params = "r.replaced_at IS NULL", ()
-        else:
-            when, params = "r.first_seen <= ? AND (r.replaced_at IS NULL OR r.replaced_at > ?)", (as_of, as_of)
-        if codes is None:
-            return self._db.execute(f"SELECT r.code, {columns}, r.first_seen FROM {table} r WHERE r.source = ? "
-                                    f"AND {when} ORDER BY r.code, r.sort_key DESC, r.identity", (source, *params))
-        (code,) = codes
-        return self._db.execute(f"SELECT r.code, {columns}, r.first_seen FROM {table} r WHERE r.source = ? "
-                                f"AND r.code = ? AND {when} ORDER BY r.sort_key DESC, r.identity",
-                                (source, code, *params))
+        sql = _select_sql(schema, one_code=codes is not None, as_of=as_of is not None)
+        params = (source, *(codes or ()), *(() if as_of is None else (as_of, as_of)))
+        return self._db.execute(sql, params)
 
     def integrity_ok(self) -> bool:
         with self._lock:
             return self._db.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+
+
+_SELECTS: Dict[Tuple[str, bool, bool], str] = {}
+
+
+def _select_sql(schema: FrameSchema, *, one_code: bool, as_of: bool) -> str:
+    """The SELECT of :meth:`Cache._select`, written once per shape (a warm read of thousands of
+    codes runs it once per code and market)."""
+    key = (schema.key, one_code, as_of)
+    sql = _SELECTS.get(key)
+    if sql is None:
+        columns = ", ".join(f"r.{n}" for n in schema.names)
+        when = "r.first_seen <= ? AND (r.replaced_at IS NULL OR r.replaced_at > ?)" if as_of else \
+            "r.replaced_at IS NULL"
+        code, order = ("AND r.code = ? ", "r.sort_key DESC") if one_code else ("", "r.code, r.sort_key DESC")
+        sql = _SELECTS[key] = (f"SELECT r.code, {columns}, r.first_seen FROM {_TABLE[schema.key]} r "
+                               f"WHERE r.source = ? {code}AND {when} ORDER BY {order}, r.identity")
+    return sql
 
 
 class _Transaction:

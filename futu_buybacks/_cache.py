@@ -65,7 +65,7 @@ NOT_OURS = "is an SQLite database of something else, not a futu-buybacks cache"
 class CacheUnusable(BuybacksError):
     """The cache file cannot be used as asked (missing or of another layout, opened read-only)."""
 #: Rows a warm read holds as Python objects at a time (see ``Cache.row_chunks``).
-ROWS_PER_CHUNK = 2048
+ROWS_PER_CHUNK = 1024
 
 
 def default_cache_path() -> Path:

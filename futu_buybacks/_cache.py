@@ -31,6 +31,7 @@ that is not a database at all, is moved aside (renamed, never deleted) and a new
 started, with one log line; an SQLite database of something else is refused, not touched.
 """
 
+import functools
 import hashlib
 import json
 import logging
@@ -52,6 +53,7 @@ _SQL_TYPES = {"int": "INTEGER", "float": "REAL", "str": "TEXT"}
 IDENTITY = {HK.key: ("end_date", "share_type"), A.key: ("advance_date", "change_date", "share_type", "seller")}
 _SORT = {HK.key: ("end_date", "publ_date"), A.key: ("change_date", "start_date", "advance_date")}
 _TABLE = {HK.key: "hk_records", A.key: "a_records"}
+_SCHEMA_BY_KEY = {HK.key: HK, A.key: A}
 #: Journal modes a cache may be opened with (``journal_mode=`` / ``$FUTU_BUYBACKS_JOURNAL_MODE``).
 JOURNAL_MODES = ("wal", "delete")
 #: File systems (Linux ``/proc/self/mountinfo`` types) on which WAL is not safe: no shared memory
@@ -553,7 +555,7 @@ class Cache:
     def _select(self, schema: FrameSchema, source: str, codes: Optional[Sequence[str]],
                 as_of: Optional[float]) -> sqlite3.Cursor:
         """Every code of ``source`` (``codes`` None) or one (``[code]``), newest first."""
-        sql = _select_sql(schema, one_code=codes is not None, as_of=as_of is not None)
+        sql = _select_sql(schema.key, one_code=codes is not None, as_of=as_of is not None)
         params = (source, *(codes or ()), *(() if as_of is None else (as_of, as_of)))
         return self._db.execute(sql, params)
 
@@ -562,22 +564,15 @@ class Cache:
             return self._db.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
 
 
-_SELECTS: Dict[Tuple[str, bool, bool], str] = {}
-
-
-def _select_sql(schema: FrameSchema, *, one_code: bool, as_of: bool) -> str:
-    """The SELECT of :meth:`Cache._select`, written once per shape (a warm read of thousands of
-    codes runs it once per code and market)."""
-    key = (schema.key, one_code, as_of)
-    sql = _SELECTS.get(key)
-    if sql is None:
-        columns = ", ".join(f"r.{n}" for n in schema.names)
-        when = "r.first_seen <= ? AND (r.replaced_at IS NULL OR r.replaced_at > ?)" if as_of else \
-            "r.replaced_at IS NULL"
-        code, order = ("AND r.code = ? ", "r.sort_key DESC") if one_code else ("", "r.code, r.sort_key DESC")
-        sql = _SELECTS[key] = (f"SELECT r.code, {columns}, r.first_seen FROM {_TABLE[schema.key]} r "
-                               f"WHERE r.source = ? {code}AND {when} ORDER BY {order}, r.identity")
-    return sql
+@functools.cache
+def _select_sql(market: str, *, one_code: bool, as_of: bool) -> str:
+    """The SELECT of :meth:`Cache._select` (``market``: a schema's key), written once per shape:
+    a warm read of thousands of codes runs it once per code and market."""
+    columns = ", ".join(f"r.{n}" for n in _SCHEMA_BY_KEY[market].names)
+    when = "r.first_seen <= ? AND (r.replaced_at IS NULL OR r.replaced_at > ?)" if as_of else "r.replaced_at IS NULL"
+    code, order = ("AND r.code = ? ", "r.sort_key DESC") if one_code else ("", "r.code, r.sort_key DESC")
+    return (f"SELECT r.code, {columns}, r.first_seen FROM {_TABLE[market]} r "
+            f"WHERE r.source = ? {code}AND {when} ORDER BY {order}, r.identity")
 
 
 class _Transaction:

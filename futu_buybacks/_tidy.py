@@ -6,7 +6,7 @@ the data: ``Int64`` (nullable) for the vendor's int columns, ``float64`` for its
 ``string`` for its strings; an empty frame has the same dtypes.
 """
 
-from typing import Any, Dict, Iterable, List, Sequence
+from typing import Any, Dict, Iterable, List, Sequence, Tuple
 
 import numpy as np
 import pandas as pd
@@ -48,11 +48,9 @@ def tidy_frame_from_chunks(schema: FrameSchema, chunks: Iterable[Sequence[Sequen
     names = ["code", *schema.names, FIRST_SEEN]
     columns = [_BUILDERS[kind]() for kind in ("str", *(c.kind for c in schema.columns), "moment")]
     for chunk in chunks:
-        if len(chunk):
-            cells = np.array(chunk, dtype=object)  # transposed in C: cells[:, i] is column i
-            for i, column in enumerate(columns):
-                column.add(cells[:, i])
-        del chunk  # before the next one is read
+        for column, values in zip(columns, zip(*chunk)):  # zip(*rows): the columns, as tuples
+            column.add(values)
+        chunk = values = None  # their objects can go before the next chunk is read
     # copy=False: no consolidation, which would copy the float columns into one block
     return pd.DataFrame({name: column.array() for name, column in zip(names, columns)}, copy=False)
 
@@ -87,8 +85,8 @@ class _Floats:
     def __init__(self) -> None:
         self.values = _Growing(np.float64)
 
-    def add(self, values: np.ndarray) -> None:
-        self.values.add(values.astype(np.float64))  # None becomes NaN
+    def add(self, values: Tuple[Any, ...]) -> None:
+        self.values.add(np.array(values, dtype=np.float64))  # None becomes NaN
 
     def array(self) -> np.ndarray:
         return self.values.array()
@@ -98,13 +96,14 @@ class _Ints:
     def __init__(self) -> None:
         self.values, self.mask = _Growing(np.int64), _Growing(bool)
 
-    def add(self, values: np.ndarray) -> None:
+    def add(self, values: Tuple[Any, ...]) -> None:
         try:
-            self.values.add(values.astype(np.int64))
+            self.values.add(np.array(values, dtype=np.int64))
             self.mask.add(np.zeros(len(values), dtype=bool))
         except TypeError:  # a None among them
-            mask = np.equal(values, None)
-            self.values.add(np.where(mask, 0, values).astype(np.int64))
+            cells = np.array(values, dtype=object)
+            mask = np.equal(cells, None)
+            self.values.add(np.where(mask, 0, cells).astype(np.int64))
             self.mask.add(mask)
 
     def array(self) -> pd.api.extensions.ExtensionArray:
@@ -112,19 +111,32 @@ class _Ints:
 
 
 class _Strings:
-    """Each chunk's strings in the ``string`` dtype's storage at once (pyarrow's holds no Python objects)."""
+    """Each chunk's strings in the ``string`` dtype's storage at once, read at call time.
+
+    With pyarrow's storage (no Python objects held), the chunk goes straight to ``pyarrow.array``:
+    the cache's strings are ``str`` or None, and pandas' own conversion of a sequence first
+    checks each of them in Python (a third of an ``as_of`` read's string time, issue 14 §6).
+    """
 
     def __init__(self) -> None:
-        self.parts: List[pd.api.extensions.ExtensionArray] = []
+        self.parts: List[Any] = []
+        self.arrow = pd.api.types.pandas_dtype(TIDY_DTYPES["str"]).storage == "pyarrow"
 
-    def add(self, values: np.ndarray) -> None:
-        self.parts.append(pd.array(values, dtype=TIDY_DTYPES["str"]))
+    def add(self, values: Tuple[Any, ...]) -> None:
+        if self.arrow:
+            import pyarrow
+            self.parts.append(pyarrow.array(values, type=pyarrow.large_string()))
+        else:
+            self.parts.append(pd.array(values, dtype=TIDY_DTYPES["str"]))
 
     def array(self) -> pd.api.extensions.ExtensionArray:
-        parts, self.parts = self.parts or [pd.array([], dtype=TIDY_DTYPES["str"])], []
-        if len(parts) == 1:
-            return parts[0]
-        # the storage's own concatenation: pyarrow's keeps the chunks, it does not copy them
+        parts, self.parts = self.parts, []
+        if self.arrow:
+            import pyarrow
+            # a chunked array keeps the pieces: nothing is copied
+            return pd.arrays.ArrowStringArray(pyarrow.chunked_array(parts, type=pyarrow.large_string()))
+        if len(parts) <= 1:
+            return parts[0] if parts else pd.array([], dtype=TIDY_DTYPES["str"])
         return pd.concat([pd.Series(part, copy=False) for part in parts], ignore_index=True).array
 
 

@@ -292,7 +292,7 @@ def bench_warm_read():
     """Issue 13.5: a warm load of 100,000 and 1,000,000 cached records: peak memory / frames' size, and time.
 
     Each measurement is a fresh process (benchmarks/warm_read.py).  The "native" column holds
-    the construction before the chunked read: every row fetched at once, then one frame of them.
+    a construction from the rows instead of the packs: every row fetched at once, then one frame.
     """
     _what_tracemalloc_sees()
     with tempfile.TemporaryDirectory() as tmp:
@@ -300,9 +300,9 @@ def bench_warm_read():
             path = Path(tmp, f"{count}.sqlite3")
             _fill(path, count)
             label = f"{count * 100:,} records ({count:,} codes x 100)"
-            runs = [_warm_read(path, count, "chunks") for _ in range(3)]
+            runs = [_warm_read(path, count, "packs") for _ in range(3)]
             before = _warm_read(path, count, "all-rows")
-            traced = _warm_read(path, count, "chunks", trace=True)
+            traced = _warm_read(path, count, "packs", trace=True)
             size = runs[0]["frame_bytes"]
             assert runs[0]["rows"] == before["rows"] == count * 100
             rss = statistics.median(r["rss_peak"] for r in runs) / size
@@ -576,10 +576,10 @@ def main(selected=()):
              "algorithm, one dict per item, written out), which the fast path falls back to. The warm-read rows "
              "measure each read in a fresh process (`benchmarks/warm_read.py`): the growth of its RSS high-water "
              "mark, and tracemalloc's peak (which counts numpy's buffers, not pyarrow's: its pool's peak is added), "
-             "over the frames' `memory_usage(deep=True)`; their native column is the construction before the "
-             "chunked read (every row fetched at once, then one frame). The refresh rows (catch rates and requests "
-             "of refresh() over 60 sessions of a world of the whole HK and A-share universes) are explained, with "
-             "their curve, in [refresh_bench.md](refresh_bench.md).", "",
+             "over the frames' `memory_usage(deep=True)`; their native column is a construction from the "
+             "cache's rows instead of its packs (every row fetched at once, then one frame). The refresh rows "
+             "(catch rates and requests of refresh() over 60 sessions of a world of the whole HK and A-share "
+             "universes) are explained, with their curve, in [refresh_bench.md](refresh_bench.md).", "",
              "| case | native | shim | ratio | target | result |", "|---|---|---|---|---|---|"]
     lines += [f"| {' | '.join(r)} |" for r in ROWS]
     (ROOT / "docs" / "benchmarks.md").write_text("\n".join(lines) + "\n", encoding="utf-8")

@@ -1,6 +1,6 @@
 """One warm read of a cache file, in a process of its own, for ``make bench`` (issue 13 §5).
 
-    python benchmarks/warm_read.py CACHE CODES {chunks,all-rows,load} [--trace]
+    python benchmarks/warm_read.py CACHE CODES {packs,all-rows,load} [--trace]
 
 reads the HK records of ``HK.00001`` .. ``HK.<CODES>`` and prints one JSON line: seconds (wall
 and CPU), the growth of the process's RSS high-water mark (``VmHWM``, see
@@ -10,9 +10,8 @@ beside it).  A process per
 measurement, because a high-water mark never comes down.  Before measuring it reads one code,
 so that what a first read sets up once (lazy imports, pyarrow's pool) is not counted.
 
-- ``chunks``: what ``load_buybacks`` reads at its end (``Cache.row_chunks`` into
-  ``tidy_frame_from_chunks``);
-- ``all-rows``: the construction before it, every row at once (``Cache.rows``, then
+- ``packs``: what ``load_buybacks`` reads at its end (``Cache.frame``: the codes' packs);
+- ``all-rows``: a construction from the rows, every row at once (``Cache.rows``, then
   ``DataFrame.from_records(...).astype(...)``);
 - ``load``: ``load_buybacks(..., offline=True)`` itself, so that it sends no request.
 """
@@ -28,7 +27,7 @@ import pandas as pd
 
 from futu_buybacks import Cache, load_buybacks
 from futu_buybacks._schema import HK, A
-from futu_buybacks._tidy import FIRST_SEEN, tidy_dtypes, tidy_frame_from_chunks
+from futu_buybacks._tidy import FIRST_SEEN, tidy_dtypes
 
 SOURCE = "simulator:bench"  # benchmarks/run.py's WARM_SOURCE, at port 9
 
@@ -38,8 +37,8 @@ except ImportError:
     pyarrow = None
 
 
-def chunks(cache, codes):
-    return [tidy_frame_from_chunks(schema, cache.row_chunks(schema, SOURCE, codes)) for schema in (HK, A)]
+def packs(cache, codes):
+    return [cache.frame(schema, SOURCE, codes) for schema in (HK, A)]
 
 
 def all_rows(cache, codes):
@@ -93,7 +92,7 @@ def high_water():
 
 def main(path, count, mode, trace=False):
     codes = [f"HK.{i:05d}" for i in range(1, int(count) + 1)]
-    read = {"chunks": chunks, "all-rows": all_rows, "load": load}[mode]
+    read = {"packs": packs, "all-rows": all_rows, "load": load}[mode]
     with Cache(path) as cache:
         read(cache, codes[:1])
         gc.collect()

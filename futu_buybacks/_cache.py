@@ -6,6 +6,8 @@ Tables (layout ``SCHEMA_VERSION``):
   ``identity``, ``sort_key``, ``first_run`` and ``seen_run`` (the fetches that first and last
   saw the record: fetches are numbered by a counter in ``meta``, so their order does not depend
   on any clock);
+- ``packs``: per source and code, every version of its records in one BLOB (``_packs.py``),
+  rewritten with them: what a warm read reads;
 - ``codes``: per source and code, whether a full fetch completed, where an interrupted full
   fetch or refresh resumes, when it was fully fetched and last checked;
 - ``sources``: the source last confirmed at each OpenD address (``_sources.py`` says what a
@@ -45,10 +47,15 @@ import urllib.parse
 from pathlib import Path
 from typing import Any, Dict, Iterable, Iterator, List, Mapping, NamedTuple, Optional, Sequence, Tuple, Union
 
+import pandas as pd
+
 from ._errors import BuybacksError
+from ._packs import PackReader, pack
 from ._schema import HK, SCHEMA_BY_MARKET, A, FrameSchema
 
-SCHEMA_VERSION = "2"
+SCHEMA_VERSION = "3"
+#: Older layouts a writable cache is upgraded from, in place (layout 3 added the packs).
+UPGRADABLE = ("2",)
 _SQL_TYPES = {"int": "INTEGER", "float": "REAL", "str": "TEXT"}
 IDENTITY = {HK.key: ("end_date", "share_type"), A.key: ("advance_date", "change_date", "share_type", "seller")}
 _SORT = {HK.key: ("end_date", "publ_date"), A.key: ("change_date", "start_date", "advance_date")}
@@ -66,7 +73,7 @@ NOT_OURS = "is an SQLite database of something else, not a futu-buybacks cache"
 
 class CacheUnusable(BuybacksError):
     """The cache file cannot be used as asked (missing or of another layout, opened read-only)."""
-#: Rows a warm read holds as Python objects at a time (see ``Cache.row_chunks``).
+#: Rows :meth:`Cache.row_chunks` holds as Python objects at a time.
 ROWS_PER_CHUNK = 1024
 
 
@@ -198,7 +205,11 @@ class Cache:
             self._db = _open_read_only(self.path, timeout)
             problem = _layout_problem(self._db)
             if problem is not None:
+                upgradable = _upgradable(self._db)
                 self._db.close()
+                if upgradable:
+                    raise CacheUnusable(f"cache {self.path} {problem}: a load that connects (or any writable "
+                                        "open) upgrades it in place, then it can be read offline")
                 raise CacheUnusable(f"cache {self.path} {problem}: nothing to read offline (a load that "
                                     "connects starts a new one)")
             return
@@ -211,6 +222,11 @@ class Cache:
             if problem == NOT_OURS:
                 self._db.close()
                 raise CacheUnusable(f"{self.path} {problem}; choose another file for the cache")
+            if problem is not None and _upgradable(self._db):
+                with self.transaction() as db:
+                    count = _upgrade(db)
+                log.warning("futu_buybacks: cache %s %s; upgraded it in place (%d codes)", self.path, problem, count)
+                problem = None
             if problem is not None and problem != "is empty":
                 self._db.close()
                 aside = _move_aside(Path(self.path))
@@ -264,6 +280,7 @@ class Cache:
                 # What a read walks, so it needs no sort: per source and code, newest first.
                 db.execute(f"CREATE INDEX IF NOT EXISTS {_TABLE[schema.key]}_newest "
                            f"ON {_TABLE[schema.key]} (source, code, sort_key DESC, identity)")
+            _create_packs(db)
 
     def transaction(self) -> "_Transaction":
         if self.read_only:
@@ -332,7 +349,8 @@ class Cache:
         with self.transaction() as db:
             for schema in (HK, A):
                 removed += db.execute(f"DELETE FROM {_TABLE[schema.key]}{clause}", params).rowcount
-            db.execute(f"DELETE FROM codes{clause}", params)
+            for table in ("packs", "codes"):
+                db.execute(f"DELETE FROM {table}{clause}", params)
             if not codes:
                 for table in ("sources", "universe"):
                     db.execute(f"DELETE FROM {table}" + (" WHERE source = ?" if source is not None else ""),
@@ -507,6 +525,7 @@ class Cache:
                            "WHERE source = ? AND code = ?", (now, *key))
             else:
                 db.execute("UPDATE codes SET refresh_key = ? WHERE source = ? AND code = ?", (next_key, *key))
+            _repack(db, schema, *key)
         return Stored(len(page) - known, known)
 
     # ---- reading ----------------------------------------------------------------------------
@@ -516,6 +535,35 @@ class Cache:
         sorted if None), newest first: the current version of each record, or with ``as_of``
         (Unix seconds) the versions a read at that moment returned."""
         return [row for chunk in self.row_chunks(schema, source, codes, as_of=as_of) for row in chunk]
+
+    def frame(self, schema: FrameSchema, source: str, codes: Optional[Iterable[str]] = None, *,
+              as_of: Optional[float] = None) -> pd.DataFrame:
+        """The tidy frame (``_tidy``) of :meth:`rows`, read from the codes' packs (``_packs``):
+        no Python object per value, and one snapshot of the file."""
+        markets = [m for m, s in SCHEMA_BY_MARKET.items() if s is schema]
+        if codes is None:
+            which, params = f"substr(code, 1, 2) IN ({', '.join('?' * len(markets))})", markets
+        else:
+            codes = [code for code in dict.fromkeys(codes) if code[:2] in markets]
+            which, params = "code IN (SELECT value FROM json_each(?))", [json.dumps(codes)]
+        with self._lock:
+            self._db.execute("BEGIN")
+            try:
+                capacity, = self._db.execute(f"SELECT TOTAL(rows) FROM packs WHERE source = ? AND {which}",
+                                             (source, *params)).fetchone()
+                reader = PackReader(schema, as_of, int(capacity))
+                if codes is None:
+                    for code, data in self._db.execute(f"SELECT code, data FROM packs WHERE source = ? AND {which} "
+                                                       "ORDER BY code", (source, *params)):
+                        reader.add(code, data)
+                for code in codes or ():  # in the order asked: one lookup each
+                    row = self._db.execute("SELECT data FROM packs WHERE source = ? AND code = ?",
+                                           (source, code)).fetchone()
+                    if row is not None:
+                        reader.add(code, row[0])
+            finally:
+                self._db.execute("COMMIT")
+        return reader.frame()
 
     def row_chunks(self, schema: FrameSchema, source: str, codes: Optional[Iterable[str]] = None, *,
                    as_of: Optional[float] = None, size: int = ROWS_PER_CHUNK) -> Iterator[List[Tuple[Any, ...]]]:
@@ -595,6 +643,48 @@ class _Transaction:
             self.cache._db.execute("ROLLBACK" if exc_type else "COMMIT")
         finally:
             self.cache._lock.release()
+
+
+def _create_packs(db: sqlite3.Connection) -> None:
+    db.execute("CREATE TABLE IF NOT EXISTS packs (source TEXT NOT NULL, code TEXT NOT NULL, rows INTEGER NOT NULL, "
+               "data BLOB NOT NULL, PRIMARY KEY (source, code))")
+
+
+def _repack(db: sqlite3.Connection, schema: FrameSchema, source: str, code: str) -> None:
+    """Rewrite the pack of ``code`` from its rows: every version, in the order reads return them
+    (a read's versions have distinct identities, so the order of one identity's versions does not
+    matter; the index gives this one without a sort)."""
+    rows = db.execute(f"SELECT {', '.join(schema.names)}, first_seen, replaced_at FROM {_TABLE[schema.key]} "
+                      "WHERE source = ? AND code = ? ORDER BY sort_key DESC, identity",
+                      (source, code)).fetchall()
+    if rows:
+        db.execute("INSERT OR REPLACE INTO packs VALUES (?, ?, ?, ?)", (source, code, len(rows), pack(schema, rows)))
+    else:
+        db.execute("DELETE FROM packs WHERE source = ? AND code = ?", (source, code))
+
+
+def _upgradable(db: sqlite3.Connection) -> Optional[str]:
+    """The layout of a cache this version upgrades in place (``UPGRADABLE``), else None."""
+    try:
+        row = db.execute("SELECT value FROM meta WHERE key = 'schema'").fetchone()
+    except sqlite3.DatabaseError:  # no meta table, or not a database
+        return None
+    return row[0] if row is not None and row[0] in UPGRADABLE else None
+
+
+def _upgrade(db: sqlite3.Connection) -> int:
+    """Layout 2 to 3 (in a write transaction): the packs of every cached code; returns their
+    number (0 if another process upgraded the file first)."""
+    if _upgradable(db) is None:
+        return 0
+    _create_packs(db)
+    count = 0
+    for schema in (HK, A):
+        for source, code in db.execute(f"SELECT DISTINCT source, code FROM {_TABLE[schema.key]}").fetchall():
+            _repack(db, schema, source, code)
+            count += 1
+    db.execute("UPDATE meta SET value = ? WHERE key = 'schema'", (SCHEMA_VERSION,))
+    return count
 
 
 def _next_run(db: sqlite3.Connection) -> int:

@@ -141,7 +141,6 @@ def _frames(tables: Any, source: Optional[str], as_of: Any) -> "tuple[pd.DataFra
 
 def _cache_frames(cache: Any, source: Optional[str], as_of: Any) -> "tuple[pd.DataFrame, pd.DataFrame]":
     from ._loader import moment_of
-    from ._tidy import tidy_frame
     sources = [s.source for s in cache.summary()]
     if source is None:
         if len(sources) != 1:
@@ -152,7 +151,7 @@ def _cache_frames(cache: Any, source: Optional[str], as_of: Any) -> "tuple[pd.Da
         raise InvalidArgument(f"the cache {cache.path} has no source {source!r}; "
                               f"it has: {', '.join(sources) or 'none'}")
     moment = moment_of(as_of)
-    return tuple(tidy_frame(schema, cache.rows(schema, source, as_of=moment)) for schema in (HK, A))
+    return tuple(cache.frame(schema, source, as_of=moment) for schema in (HK, A))
 
 
 def _lags(lag: Any) -> "dict[str, np.timedelta64]":

@@ -33,7 +33,7 @@ from ._protocol import RET_OK
 from ._ratelimit import VENDOR_RATE, Rate, RateLimiter, parse_rate, shared_limiter
 from ._schema import HK, SCHEMA_BY_MARKET, A
 from ._sources import UNIDENTIFIED, address_key, source_of
-from ._tidy import tidy_frame, tidy_frame_from_chunks
+from ._tidy import tidy_frame
 from ._universe import MARKET_GROUPS, UNIVERSE_RATE, fetch_universe, market_day, parse_markets
 
 #: How long a context the loader opened itself waits for OpenD to come back after losing it.
@@ -221,7 +221,7 @@ def _tables(store: Cache, sources: List[str], codes: List[str], errors: Dict[str
         by_source.setdefault(source, []).append(code)
     frames = []
     for schema in (HK, A):
-        parts = [tidy_frame_from_chunks(schema, store.row_chunks(schema, source, part, as_of=as_of))
+        parts = [store.frame(schema, source, part, as_of=as_of)
                  for source, part in by_source.items()]
         frame = parts[0] if len(parts) == 1 else _in_order(pd.concat(parts, ignore_index=True), codes)
         frames.append(frame)

@@ -39,8 +39,9 @@ def tidy_frame_from_chunks(schema: FrameSchema, chunks: Iterable[Sequence[Sequen
 
     Built a column at a time: each chunk's values go into one array per column (values and a
     mask for ``Int64``, NaN for a missing float, the ``string`` dtype's own storage for strings),
-    and the chunk's Python objects can go before the next one is read.  A warm load of a large
-    cache so holds its frame plus one chunk, not a tuple per row (issue 13 §5).  The result equals
+    and the chunk's Python objects can go before the next one is read, so a large read holds its
+    frame plus one chunk, not a tuple per row.  (A warm load reads the packs instead, ``_packs``:
+    no Python object per value at all.)  The result equals
     ``DataFrame.from_records(rows).astype(tidy_dtypes(schema))`` (tests/test_tidy.py compares them),
     except that ints beyond 2**53 stay exact in a column that also has a missing value: pandas
     casts such an object column through float64.
@@ -55,7 +56,7 @@ def tidy_frame_from_chunks(schema: FrameSchema, chunks: Iterable[Sequence[Sequen
     return pd.DataFrame({name: column.array() for name, column in zip(names, columns)}, copy=False)
 
 
-class _Growing:
+class Growing:
     """A column's values in one array, grown in place as chunks arrive.
 
     ``ndarray.resize`` reallocates, and for a large array (glibc) realloc remaps pages rather
@@ -63,10 +64,11 @@ class _Growing:
     room, given back at the end.  Joining per-chunk arrays once at the end did hold it twice:
     the freed pieces stayed with the allocator (1.8x a 1M-record frame's size, against 1.3x).
     No view of the array exists before :meth:`array`, so resizing without the check is safe.
+    ``capacity``: the most values expected, allocated at once (pages never written stay unused).
     """
 
-    def __init__(self, dtype: Any):
-        self.values = np.empty(0, dtype=dtype)
+    def __init__(self, dtype: Any, capacity: int = 0):
+        self.values = np.empty(capacity, dtype=dtype)
         self.size = 0
 
     def add(self, values: Any) -> None:
@@ -83,7 +85,7 @@ class _Growing:
 
 class _Floats:
     def __init__(self) -> None:
-        self.values = _Growing(np.float64)
+        self.values = Growing(np.float64)
 
     def add(self, values: Tuple[Any, ...]) -> None:
         self.values.add(np.array(values, dtype=np.float64))  # None becomes NaN
@@ -94,7 +96,7 @@ class _Floats:
 
 class _Ints:
     def __init__(self) -> None:
-        self.values, self.mask = _Growing(np.int64), _Growing(bool)
+        self.values, self.mask = Growing(np.int64), Growing(bool)
 
     def add(self, values: Tuple[Any, ...]) -> None:
         try:
@@ -145,8 +147,13 @@ class _Moments(_Floats):
     float's nanosecond noise)."""
 
     def array(self) -> Any:
-        moments = pd.Series(pd.to_datetime(self.values.array(), unit="s", utc=True))
-        return moments.dt.round("us").astype(FIRST_SEEN_DTYPE).array
+        return moments(self.values.array())
+
+
+def moments(seconds: np.ndarray) -> Any:
+    """Unix seconds as the ``first_seen`` column's UTC timestamps, to the microsecond."""
+    values = pd.Series(pd.to_datetime(seconds, unit="s", utc=True))
+    return values.dt.round("us").astype(FIRST_SEEN_DTYPE).array
 
 
 _BUILDERS = {"int": _Ints, "float": _Floats, "str": _Strings, "moment": _Moments}

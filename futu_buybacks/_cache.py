@@ -646,6 +646,8 @@ class _Transaction:
 
 
 def _create_packs(db: sqlite3.Connection) -> None:
+    """``packs``: per source and code, its pack (``_packs``) and the pack's row count (``rows``),
+    which a read sums first so that it allocates each column once."""
     db.execute("CREATE TABLE IF NOT EXISTS packs (source TEXT NOT NULL, code TEXT NOT NULL, rows INTEGER NOT NULL, "
                "data BLOB NOT NULL, PRIMARY KEY (source, code))")
 

@@ -89,6 +89,8 @@ class _Plan:
         self.get_str, self.get_int, self.get_float = (_getter([c.field for c in columns]) for columns in kinds)
         self.fields = [c.field for columns in kinds for c in columns]
         self.order = [self.fields.index(field) for field in schema.fields]
+        self.in_order = itemgetter(*self.order)  # the columns of ``fields``' order, in the schema's
+        self.keys = range(len(self.order))
 
 
 _PLANS: Dict[str, _Plan] = {}

@@ -132,6 +132,39 @@ def test_a_strings_dtype_pandas_would_not_infer_is_not_used(monkeypatch):
     assert_like_the_oracle(shaped_reply(A, 50, 0.15).s2c, A)
 
 
+class _WireItem:
+    """An item as protobuf's cpp backend (protobuf 3) reads it from the wire: a string field whose
+    bytes are not UTF-8 reads as ``bytes``, where upb and pure Python would not have parsed it."""
+
+    _DEFAULTS = {"str": "", "int": 0, "float": 0.0}
+
+    def __init__(self, schema, values):
+        self._kinds = {c.field: c.kind for c in schema.columns}
+        self._values = values
+
+    def __getattr__(self, field):
+        return self._values.get(field, self._DEFAULTS[self._kinds[field]])
+
+    def HasField(self, field):
+        return field in self._values
+
+
+@pytest.mark.parametrize("options", string_configurations())
+def test_a_string_cell_that_is_not_str_is_the_oracles(options, fast_path):
+    """pandas infers such a column (bytes among str) as object where it would infer the str dtype:
+    the fast path must not convert the bytes to their repr."""
+    items = [_WireItem(A, {"changeDate": 1, "seller": "甲", "eventProceDesc": "实施"}),
+             _WireItem(A, {"changeDate": 2, "seller": b"\xff\xfe", "shareType": "A股"})]
+    with pd.option_context(*[v for opt in options for v in opt]):
+        expected = _frames.oracle_frame(items, A)
+        assert expected["seller"].tolist() == ["甲", b"\xff\xfe"]
+        try:
+            frame = typed_frame(items, A)[0]
+        except Unsupported:
+            frame = _frames.oracle_frame(items, A)
+        assert_same_frame(frame, expected)
+
+
 def test_integers_past_int64_go_to_the_oracle():
     reply = shaped_reply(HK, 3, 0.0)
     reply.s2c.hkBuyBackList[1].publDate = 2**64 - 1

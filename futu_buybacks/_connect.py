@@ -25,7 +25,8 @@ import time
 from typing import Any, Callable, Optional
 
 from ._errors import InvalidArgument, TransportError
-from ._host import SDK_PACKAGES, is_ready, start_connecting, wants_encryption
+from ._host import SDK_PACKAGES, close_and_wait, is_ready, start_connecting, wants_encryption
+from ._interrupts import ctrl_c_held
 from ._messages import PROTO_INIT_CONNECT, request_class
 from ._wire import HEADER_SIZE, MAGIC, encode_frame
 
@@ -117,18 +118,26 @@ def open_context(host: str, port: int, sdk: Optional[str] = None, *,
                 if seen == "connection refused" else "")
         raise TransportError(f"{address}: {seen}{hint}")
     imported = time.monotonic()
-    install()
-    module = importlib.import_module(name)
+    with ctrl_c_held():  # the SDK's import sets its os._exit(0) handler; a Ctrl-C meanwhile waits for ours
+        install()
+        module = importlib.import_module(name)
     after_sdk_import()
     deadline = started + timeout + (time.monotonic() - imported)
-    ctx = start_connecting(module, host, port)
-    while not is_ready(ctx):
-        if time.monotonic() >= deadline:
-            ctx.close()
-            if handshake:
-                raise TransportError(f"{address}: OpenD answered, but the SDK's connection was not ready "
-                                     f"within {timeout:g} s")
-            raise TransportError(f"{address}: connected, but the SDK's encrypted connection was not ready "
-                                 f"within {timeout:g} s (another RSA key? not OpenD?)")
-        time.sleep(_POLL)
+    ctx = None
+    try:
+        with ctrl_c_held():  # a Ctrl-C between making the context and holding it here would lose it
+            ctx = start_connecting(module, host, port)
+        while not is_ready(ctx):
+            if time.monotonic() >= deadline:
+                if handshake:
+                    raise TransportError(f"{address}: OpenD answered, but the SDK's connection was not ready "
+                                         f"within {timeout:g} s")
+                raise TransportError(f"{address}: connected, but the SDK's encrypted connection was not ready "
+                                     f"within {timeout:g} s (another RSA key? not OpenD?)")
+            time.sleep(_POLL)
+    except BaseException:  # the timeout, or Ctrl-C while connecting: an open context would keep the process alive
+        if ctx is not None:
+            with ctrl_c_held():
+                close_and_wait(ctx)
+        raise
     return ctx

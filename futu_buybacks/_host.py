@@ -21,7 +21,11 @@ processor, so both generations work unchanged.  We use:
   :func:`repair_disconnect_handling`);
 - ``<sdk>.common.ft_logger.logger.console_level``, and the network manager's ``_req_queue`` and
   ``_w_sock`` (``ctx._net_mgr``): to keep the SDK's console lines off stdout while the loader
-  runs, its closing "Disconnected" line included (:func:`quiet_console`, :func:`close_and_wait`).
+  runs, its closing "Disconnected" line included (:func:`quiet_console`, :func:`close_and_wait`);
+- ``ctx._callback_executor.close()``: to stop the callback thread of a context of ours closed
+  while it still connected, which the SDK leaves running (:func:`_stop_callback_thread`); and
+  :func:`start_connecting` constructs the context in a daemon thread, so that the timer of its
+  first connect is a daemon too.
 
 Opening a context of our own (:func:`start_connecting`, :func:`is_ready`,
 :func:`wants_encryption`) uses only the SDKs' public surface, but what it relies on was read in
@@ -73,8 +77,30 @@ def opend_address(ctx: Any) -> Any:
 
 
 def start_connecting(module: Any, host: str, port: int) -> Any:
-    """An ``OpenQuoteContext`` of SDK ``module`` that connects in the background; poll :func:`is_ready`."""
-    return module.OpenQuoteContext(host=host, port=port, is_async_connect=True)
+    """An ``OpenQuoteContext`` of SDK ``module`` that connects in the background; poll :func:`is_ready`.
+
+    It is constructed in a daemon thread of its own.  The constructor starts the first connect on
+    a ``threading.Timer``, which takes its daemon flag from the thread that creates it.  Closed
+    while that connect is still in flight (status CONNECTING: Ctrl-C, or our connect timeout),
+    the context drops the connection without finishing its pending connect result, and the timer
+    waits on it without a timeout, forever (``_connect_sync`` -> ``result.wait()``: futu-api
+    9.6.5608, 10.5.6508, 10.11.7108, moomoo-api 10.11.7108).  A daemon timer cannot keep the
+    process from exiting; from the main thread it did ("interrupted", then no exit).
+    """
+    made: list = []
+
+    def construct() -> None:
+        try:
+            made.append(module.OpenQuoteContext(host=host, port=port, is_async_connect=True))
+        except BaseException as exc:  # raised again in the caller's thread
+            made.append(exc)
+
+    thread = threading.Thread(target=construct, name="futu-buybacks connect", daemon=True)
+    thread.start()
+    thread.join()
+    if isinstance(made[0], BaseException):
+        raise made[0]
+    return made[0]
 
 
 def is_ready(ctx: Any) -> bool:
@@ -220,7 +246,8 @@ def quiet_console(package: str) -> Iterator[None]:
 
 
 def close_and_wait(ctx: Any, timeout: float = 2.0) -> None:
-    """``ctx.close()``, returning once the SDK's network thread has handled the disconnect.
+    """``ctx.close()``, returning once the SDK's network thread has handled the disconnect, with the
+    context's callback thread stopped.
 
     ``close()`` returns before the network thread runs ``on_disconnect``, which writes
     "Disconnected ..." to the console; a caller that silenced the console (:func:`quiet_console`)
@@ -231,13 +258,33 @@ def close_and_wait(ctx: Any, timeout: float = 2.0) -> None:
     """
     net = getattr(ctx, "_net_mgr", None)
     ctx.close()
-    queue, wake = getattr(net, "_req_queue", None), getattr(net, "_w_sock", None)
-    if queue is None or wake is None:
-        return
-    done = threading.Event()
-    queue.put(done.set)
     try:
-        wake.send(b"1")
-    except OSError:  # the network thread is gone, and the disconnect with it
-        return
-    done.wait(timeout)
+        queue, wake = getattr(net, "_req_queue", None), getattr(net, "_w_sock", None)
+        if queue is None or wake is None:
+            return
+        done = threading.Event()
+        queue.put(done.set)
+        try:
+            wake.send(b"1")
+        except OSError:  # the network thread is gone, and the disconnect with it
+            return
+        done.wait(timeout)
+    finally:
+        _stop_callback_thread(ctx)
+
+
+def _stop_callback_thread(ctx: Any) -> None:
+    """Stop the callback thread of a closed context of ours, which the SDK can leave running.
+
+    futu-api 9.6.5608, 10.5.6508, 10.11.7108 and moomoo-api 10.11.7108 stop it (``CallbackExecutor``,
+    a thread that is not a daemon) in ``on_disconnect`` only.  A context closed while it still
+    connects (status CONNECTING: Ctrl-C, or the connect timeout) can miss that call: its close
+    finds no connection yet, and the connection, once made, is dropped without it.  The thread
+    then keeps the process alive after its last line (the command printed "interrupted" and
+    never exited).  ``CallbackExecutor.close()`` only queues a stop, so a second one is harmless;
+    moomoo-api 9.6.5608 stops the thread in ``close()`` itself.  The context is closed and will
+    not reconnect, so nothing else uses the thread.
+    """
+    stop = getattr(getattr(ctx, "_callback_executor", None), "close", None)
+    if callable(stop):
+        stop()

@@ -25,7 +25,7 @@ from ._dispatch import CodeQueue, Stopped, Worker
 from ._dispatch import run as run_workers
 from ._errors import BuybacksError, HostUnsupported, InvalidArgument, TransportError
 from ._host import close_and_wait, opend_address, quiet_console, sdk_package_of
-from ._interrupts import CtrlCRaises
+from ._interrupts import ClosingStack, CtrlCRaises, ctrl_c_held
 from ._paging import PageError, iter_pages, page_fetcher
 from ._progress import LoadProgress
 from ._progress import wanted as progress_wanted
@@ -142,7 +142,7 @@ def load_buybacks(codes: Union[str, Iterable[str], None] = None, ctx: Any = None
     if offline or moment is not None:
         return _read_offline(cache, [address_key(*e) for e in endpoints], wanted, errors, moment, markets)
     store = _open_cache(cache)
-    with CtrlCRaises() as ctrl_c, contextlib.ExitStack() as stack:
+    with CtrlCRaises() as ctrl_c, ClosingStack() as stack:
         if not isinstance(cache, Cache):
             stack.callback(store.close)  # last: after every connection is closed
         links = _connect(endpoints, ctx, sdk, connect_timeout, ctrl_c, verbose, store, clock, stack)
@@ -450,7 +450,8 @@ class _Connection:
 
     def open(self) -> None:
         """Connect (if the context is not the caller's): within the connect timeout, or raise."""
-        self._quiet_sdk_console()
+        with ctrl_c_held():  # quieting imports the SDK, which sets its handler; the one before comes back
+            self._quiet_sdk_console()
         if self.ctx is None:
             self.ctx = open_context(self.host, self.port, self.sdk, timeout=self.connect_timeout,
                                     after_sdk_import=self.ctrl_c.reclaim)

@@ -9,7 +9,6 @@ each code checked as a load checks it (``_Loader.load``: one page for a code ful
 every page for a new one).
 """
 
-import contextlib
 import datetime as dt
 import logging
 import textwrap
@@ -21,7 +20,7 @@ from typing import Any, Callable, Dict, Iterable, List, Optional, Union
 from ._cache import Cache
 from ._connect import DEFAULT_CONNECT_TIMEOUT, resolve_sdk
 from ._errors import InvalidArgument
-from ._interrupts import CtrlCRaises
+from ._interrupts import ClosingStack, CtrlCRaises
 from ._loader import (
     DEFAULT_FRESH_FOR,
     _address,
@@ -139,7 +138,7 @@ def refresh(codes: Union[str, Iterable[str], None] = None, ctx: Any = None, *,
     if not wanted and not markets:
         return RefreshReport([], [], 0, {}, 0, 0, 0, errors)
     store = _open_cache(cache)
-    with CtrlCRaises() as ctrl_c, contextlib.ExitStack() as stack:
+    with CtrlCRaises() as ctrl_c, ClosingStack() as stack:
         if not isinstance(cache, Cache):
             stack.callback(store.close)
         (link,) = _connect([_address(ctx, host, port)], ctx, sdk, connect_timeout, ctrl_c, verbose, store, clock,

@@ -6,16 +6,19 @@ notebook cell stops with the kernel alive, and the cache stays consistent for th
 """
 
 import importlib.util
+import os
 import signal
 import subprocess
 import sys
 import threading
 import time
+from pathlib import Path
 
 import pytest
 from test_loader import assert_matches_dataset
 
 from futu_buybacks import Cache, RateLimiter, load_buybacks
+from futu_buybacks._interrupts import ClosingStack, ctrl_c_held
 from futu_buybacks.simulator import Simulator, synthetic_dataset
 
 from conftest import SDKS
@@ -70,6 +73,81 @@ def test_ctrl_c_in_fetch_exits_130_with_its_message_and_the_rerun_finishes(tmp_p
         tables = load_buybacks(CODES, cache=cache, port=sim.port, progress=False)  # from the cache alone
     assert tables.requests == 0
     assert_matches_dataset(tables, DATASET, CODES)
+
+
+CTRL_C_AT = str(Path(__file__).with_name("ctrl_c_at.py"))
+
+#: Moments of a fetch where Ctrl-C once did not end it with 130 and its message.
+MOMENTS = {
+    # the console quieting had imported the SDK, whose handler calls os._exit(0): exit 0, silent
+    "futu_buybacks._connect:probe": "checking the port",
+    # the context, closed while connecting, left the SDK's connect timer waiting forever: no exit
+    "futu_buybacks._connect:is_ready": "connecting",
+    # the half-closed context's callback thread (not a daemon) kept the process alive: no exit
+    "futu_buybacks._loader:_Connection.close": "closing",
+    "futu_buybacks._loader:close_and_wait": "inside the close",
+    "futu_buybacks._loader:_tables": "after the last page",
+}
+
+
+@pytest.mark.parametrize("moment", MOMENTS, ids=MOMENTS.values())
+def test_ctrl_c_at_every_moment_of_a_fetch_exits_130_at_once(tmp_path, moment):
+    """A real SIGINT, sent by the process to itself as the named function starts: the command
+    exits 130 with its message within seconds, and the cache is consistent."""
+    cache = tmp_path / "c.sqlite3"
+    with Simulator(DATASET) as sim:
+        command = [sys.executable, CTRL_C_AT, moment, "fetch", *CODES[:2], "--port", str(sim.port), "--sdk", SDKS[0],
+                   "--cache", str(cache), "--out-dir", str(tmp_path / "out"), "--rate", "1000/1"]
+        proc = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                                env={**os.environ, "PYTHONFAULTHANDLER": "1"})
+        try:
+            _, stderr = proc.communicate(timeout=30)
+        except subprocess.TimeoutExpired:
+            proc.send_signal(signal.SIGABRT)  # faulthandler prints every thread: what keeps it alive
+            _, stderr = proc.communicate(timeout=30)
+            pytest.fail(f"Ctrl-C {MOMENTS[moment]}: the command did not exit\n{stderr[-4000:]}")
+    assert proc.returncode == 130, stderr
+    assert "interrupted; what was fetched is cached, run again to finish" in stderr
+    assert "Traceback" not in stderr
+    if cache.exists():
+        with Cache(cache) as store:
+            assert store.integrity_ok()
+
+
+def test_ctrl_c_held_raises_once_the_block_is_done():
+    done = []
+    with pytest.raises(KeyboardInterrupt):
+        with ctrl_c_held():
+            os.kill(os.getpid(), signal.SIGINT)
+            time.sleep(0.01)  # a handler would have run by now
+            done.append("the block went on")
+    assert done == ["the block went on"]
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+    with ctrl_c_held():  # no signal: nothing raised
+        pass
+
+
+def test_ctrl_c_held_leaves_another_thread_alone():
+    """Only the main thread may set a handler (``signal.signal`` raises elsewhere)."""
+    seen = []
+
+    def hold():
+        with ctrl_c_held():
+            seen.append(signal.getsignal(signal.SIGINT))
+
+    thread = threading.Thread(target=hold)
+    thread.start()
+    thread.join(10)
+    assert seen == [signal.default_int_handler]
+
+
+def test_a_closing_stack_runs_every_callback_before_the_ctrl_c():
+    ran = []
+    with pytest.raises(KeyboardInterrupt):
+        with ClosingStack() as stack:
+            stack.callback(ran.append, "first registered")
+            stack.callback(lambda: (os.kill(os.getpid(), signal.SIGINT), ran.append("interrupted one")))
+    assert ran == ["interrupted one", "first registered"]
 
 
 def sdk_like_handler(signum, frame):  # pragma: no cover - never called

@@ -90,28 +90,45 @@ MOMENTS = {
 }
 
 
-@pytest.mark.parametrize("moment", MOMENTS, ids=MOMENTS.values())
-def test_ctrl_c_at_every_moment_of_a_fetch_exits_130_at_once(tmp_path, moment):
-    """A real SIGINT, sent by the process to itself as the named function starts: the command
-    exits 130 with its message within seconds, and the cache is consistent."""
-    cache = tmp_path / "c.sqlite3"
+def run_interrupted_at(moment, command, tmp_path):
+    """``futu-buybacks COMMAND`` on two codes, a real SIGINT sent by the process to itself as the
+    ``moment`` function starts; its exit code and stderr, or a failure naming what kept it alive."""
     with Simulator(DATASET) as sim:
-        command = [sys.executable, CTRL_C_AT, moment, "fetch", *CODES[:2], "--port", str(sim.port), "--sdk", SDKS[0],
-                   "--cache", str(cache), "--out-dir", str(tmp_path / "out"), "--rate", "1000/1"]
-        proc = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        argv = [sys.executable, CTRL_C_AT, moment, *command, *CODES[:2], "--port", str(sim.port), "--sdk", SDKS[0],
+                "--cache", str(tmp_path / "c.sqlite3"), "--rate", "1000/1"]
+        proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                                 env={**os.environ, "PYTHONFAULTHANDLER": "1"})
         try:
             _, stderr = proc.communicate(timeout=30)
         except subprocess.TimeoutExpired:
             proc.send_signal(signal.SIGABRT)  # faulthandler prints every thread: what keeps it alive
             _, stderr = proc.communicate(timeout=30)
-            pytest.fail(f"Ctrl-C {MOMENTS[moment]}: the command did not exit\n{stderr[-4000:]}")
-    assert proc.returncode == 130, stderr
+            pytest.fail(f"Ctrl-C {MOMENTS[moment]}: {command[0]} did not exit\n{stderr[-4000:]}")
+    return proc.returncode, stderr
+
+
+def assert_interrupted(returncode, stderr, cache):
+    assert returncode == 130, stderr
     assert "interrupted; what was fetched is cached, run again to finish" in stderr
     assert "Traceback" not in stderr
     if cache.exists():
         with Cache(cache) as store:
             assert store.integrity_ok()
+
+
+@pytest.mark.parametrize("moment", MOMENTS, ids=MOMENTS.values())
+def test_ctrl_c_at_every_moment_of_a_fetch_exits_130_at_once(tmp_path, moment):
+    """The command exits 130 with its message within seconds, and the cache is consistent."""
+    returncode, stderr = run_interrupted_at(moment, ["fetch", "--out-dir", str(tmp_path / "out")], tmp_path)
+    assert_interrupted(returncode, stderr, tmp_path / "c.sqlite3")
+
+
+@pytest.mark.parametrize("moment", ["futu_buybacks._connect:is_ready", "futu_buybacks._loader:_Connection.close"],
+                         ids=["connecting", "closing"])
+def test_ctrl_c_while_refresh_connects_or_closes_exits_130_at_once(tmp_path, moment):
+    """``refresh`` opens and closes its connection the same way (the nightly job)."""
+    returncode, stderr = run_interrupted_at(moment, ["refresh"], tmp_path)
+    assert_interrupted(returncode, stderr, tmp_path / "c.sqlite3")
 
 
 def test_ctrl_c_held_raises_once_the_block_is_done():

@@ -22,10 +22,10 @@ processor, so both generations work unchanged.  We use:
 - ``<sdk>.common.ft_logger.logger.console_level``, and the network manager's ``_req_queue`` and
   ``_w_sock`` (``ctx._net_mgr``): to keep the SDK's console lines off stdout while the loader
   runs, its closing "Disconnected" line included (:func:`quiet_console`, :func:`close_and_wait`);
-- ``ctx._callback_executor.close()``: to stop the callback thread of a context of ours closed
-  while it still connected, which the SDK leaves running (:func:`_stop_callback_thread`); and
-  :func:`start_connecting` constructs the context in a daemon thread, so that the timer of its
-  first connect is a daemon too.
+- ``ctx._reconnect_timer``: a context of ours closed before the timer of its first connect
+  began makes the SDK's thread fail (:func:`let_first_connect_start`); and :func:`start_connecting`
+  constructs the context in a daemon thread, so that this timer, which can wait forever for a
+  connection closed under it, is a daemon too.
 
 Opening a context of our own (:func:`start_connecting`, :func:`is_ready`,
 :func:`wants_encryption`) uses only the SDKs' public surface, but what it relies on was read in
@@ -41,6 +41,7 @@ import importlib
 import logging
 import sys
 import threading
+import time
 import types
 from typing import Any, Dict, Iterator, Tuple
 
@@ -101,6 +102,23 @@ def start_connecting(module: Any, host: str, port: int) -> Any:
     if isinstance(made[0], BaseException):
         raise made[0]
     return made[0]
+
+
+def let_first_connect_start(ctx: Any, timeout: float = 1.0) -> None:
+    """Before closing a context :func:`start_connecting` made that is not ready: wait (a moment,
+    at most ``timeout``) until its first connect has started.
+
+    That connect runs on a ``threading.Timer`` due at once, whose function begins with
+    ``self._reconnect_timer.cancel()``.  ``close()`` sets ``_reconnect_timer`` to None (futu-api
+    9.6.5608, 10.5.6508, 10.11.7108 and moomoo-api 10.11.7108 in ``_clear``, moomoo-api 9.6.5608
+    in ``_close``), so a close between the timer firing and that line makes the SDK's thread die
+    with "AttributeError: 'NoneType' object has no attribute 'cancel'" and its traceback on
+    stderr (about 1 close in 10).  The function sets the attribute to None itself once it runs,
+    which is what this waits for.
+    """
+    deadline = time.monotonic() + timeout
+    while getattr(ctx, "_reconnect_timer", None) is not None and time.monotonic() < deadline:
+        time.sleep(0.002)
 
 
 def is_ready(ctx: Any) -> bool:
@@ -246,8 +264,7 @@ def quiet_console(package: str) -> Iterator[None]:
 
 
 def close_and_wait(ctx: Any, timeout: float = 2.0) -> None:
-    """``ctx.close()``, returning once the SDK's network thread has handled the disconnect, with the
-    context's callback thread stopped.
+    """``ctx.close()``, returning once the SDK's network thread has handled the disconnect.
 
     ``close()`` returns before the network thread runs ``on_disconnect``, which writes
     "Disconnected ..." to the console; a caller that silenced the console (:func:`quiet_console`)
@@ -258,33 +275,13 @@ def close_and_wait(ctx: Any, timeout: float = 2.0) -> None:
     """
     net = getattr(ctx, "_net_mgr", None)
     ctx.close()
+    queue, wake = getattr(net, "_req_queue", None), getattr(net, "_w_sock", None)
+    if queue is None or wake is None:
+        return
+    done = threading.Event()
+    queue.put(done.set)
     try:
-        queue, wake = getattr(net, "_req_queue", None), getattr(net, "_w_sock", None)
-        if queue is None or wake is None:
-            return
-        done = threading.Event()
-        queue.put(done.set)
-        try:
-            wake.send(b"1")
-        except OSError:  # the network thread is gone, and the disconnect with it
-            return
-        done.wait(timeout)
-    finally:
-        _stop_callback_thread(ctx)
-
-
-def _stop_callback_thread(ctx: Any) -> None:
-    """Stop the callback thread of a closed context of ours, which the SDK can leave running.
-
-    futu-api 9.6.5608, 10.5.6508, 10.11.7108 and moomoo-api 10.11.7108 stop it (``CallbackExecutor``,
-    a thread that is not a daemon) in ``on_disconnect`` only.  A context closed while it still
-    connects (status CONNECTING: Ctrl-C, or the connect timeout) can miss that call: its close
-    finds no connection yet, and the connection, once made, is dropped without it.  The thread
-    then keeps the process alive after its last line (the command printed "interrupted" and
-    never exited).  ``CallbackExecutor.close()`` only queues a stop, so a second one is harmless;
-    moomoo-api 9.6.5608 stops the thread in ``close()`` itself.  The context is closed and will
-    not reconnect, so nothing else uses the thread.
-    """
-    stop = getattr(getattr(ctx, "_callback_executor", None), "close", None)
-    if callable(stop):
-        stop()
+        wake.send(b"1")
+    except OSError:  # the network thread is gone, and the disconnect with it
+        return
+    done.wait(timeout)

@@ -131,7 +131,16 @@ def test_ctrl_c_while_refresh_connects_or_closes_exits_130_at_once(tmp_path, mom
     assert_interrupted(returncode, stderr, tmp_path / "c.sqlite3")
 
 
-def test_ctrl_c_held_raises_once_the_block_is_done():
+@pytest.fixture
+def pythons_handler():
+    """Python's own SIGINT handler for the test (an SDK imported by an earlier test in this
+    process left its ``os._exit(0)`` one), the one before put back after."""
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    yield
+    signal.signal(signal.SIGINT, previous)
+
+
+def test_ctrl_c_held_raises_once_the_block_is_done(pythons_handler):
     done = []
     with pytest.raises(KeyboardInterrupt):
         with ctrl_c_held():
@@ -144,7 +153,7 @@ def test_ctrl_c_held_raises_once_the_block_is_done():
         pass
 
 
-def test_ctrl_c_held_leaves_another_thread_alone():
+def test_ctrl_c_held_leaves_another_thread_alone(pythons_handler):
     """Only the main thread may set a handler (``signal.signal`` raises elsewhere)."""
     seen = []
 
@@ -158,7 +167,7 @@ def test_ctrl_c_held_leaves_another_thread_alone():
     assert seen == [signal.default_int_handler]
 
 
-def test_a_closing_stack_runs_every_callback_before_the_ctrl_c():
+def test_a_closing_stack_runs_every_callback_before_the_ctrl_c(pythons_handler):
     ran = []
     with pytest.raises(KeyboardInterrupt):
         with ClosingStack() as stack:

@@ -25,7 +25,7 @@ import time
 from typing import Any, Callable, Optional
 
 from ._errors import InvalidArgument, TransportError
-from ._host import SDK_PACKAGES, close_and_wait, is_ready, let_first_connect_start, start_connecting, wants_encryption
+from ._host import SDK_PACKAGES, close_and_wait, is_ready, let_first_connect_settle, start_connecting, wants_encryption
 from ._interrupts import ctrl_c_held
 from ._messages import PROTO_INIT_CONNECT, request_class
 from ._wire import HEADER_SIZE, MAGIC, encode_frame
@@ -138,7 +138,7 @@ def open_context(host: str, port: int, sdk: Optional[str] = None, *,
     except BaseException:  # the timeout, or Ctrl-C while connecting: an open context would keep the process alive
         if ctx is not None:
             with ctrl_c_held():
-                let_first_connect_start(ctx)
+                let_first_connect_settle(ctx)
                 close_and_wait(ctx)
         raise
     return ctx

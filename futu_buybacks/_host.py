@@ -21,11 +21,7 @@ processor, so both generations work unchanged.  We use:
   :func:`repair_disconnect_handling`);
 - ``<sdk>.common.ft_logger.logger.console_level``, and the network manager's ``_req_queue`` and
   ``_w_sock`` (``ctx._net_mgr``): to keep the SDK's console lines off stdout while the loader
-  runs, its closing "Disconnected" line included (:func:`quiet_console`, :func:`close_and_wait`);
-- ``ctx._reconnect_timer``: a context of ours closed before the timer of its first connect
-  began makes the SDK's thread fail (:func:`let_first_connect_start`); and :func:`start_connecting`
-  constructs the context in a daemon thread, so that this timer, which can wait forever for a
-  connection closed under it, is a daemon too.
+  runs, its closing "Disconnected" line included (:func:`quiet_console`, :func:`close_and_wait`).
 
 Opening a context of our own (:func:`start_connecting`, :func:`is_ready`,
 :func:`wants_encryption`) uses only the SDKs' public surface, but what it relies on was read in
@@ -33,7 +29,9 @@ each version above: ``OpenQuoteContext(..., is_async_connect=True)`` returns at 
 on a timer thread, retrying every 6 s (8 s in moomoo-api 9.6) until ``close()``; ``ctx.status``
 is the string ``"READY"`` once InitConnect was answered; ``SysConfig.is_proto_encrypt()`` says
 whether a context will encrypt.  Without ``is_async_connect`` the constructor itself retries
-forever, which is why the loader never calls it that way.
+forever, which is why the loader never calls it that way.  The timer of that first connect
+fails, or waits forever, when the context is closed under it: :func:`start_connecting` makes it
+a daemon and :func:`let_first_connect_settle` lets it finish first.
 """
 
 import contextlib
@@ -104,20 +102,21 @@ def start_connecting(module: Any, host: str, port: int) -> Any:
     return made[0]
 
 
-def let_first_connect_start(ctx: Any, timeout: float = 1.0) -> None:
-    """Before closing a context :func:`start_connecting` made that is not ready: wait (a moment,
-    at most ``timeout``) until its first connect has started.
+def let_first_connect_settle(ctx: Any, timeout: float = 1.0) -> None:
+    """Before closing a context :func:`start_connecting` made that is not ready: wait a moment
+    (until it is ready, at most ``timeout``) for its first connect to finish.
 
-    That connect runs on a ``threading.Timer`` due at once, whose function begins with
-    ``self._reconnect_timer.cancel()``.  ``close()`` sets ``_reconnect_timer`` to None (futu-api
-    9.6.5608, 10.5.6508, 10.11.7108 and moomoo-api 10.11.7108 in ``_clear``, moomoo-api 9.6.5608
-    in ``_close``), so a close between the timer firing and that line makes the SDK's thread die
-    with "AttributeError: 'NoneType' object has no attribute 'cancel'" and its traceback on
-    stderr (about 1 close in 10).  The function sets the attribute to None itself once it runs,
-    which is what this waits for.
+    That connect runs on a ``threading.Timer``, and every SDK here fails in that thread when the
+    context is closed under it, printing a traceback on stderr: futu-api 9.6.5608, 10.5.6508,
+    10.11.7108 and moomoo-api 10.11.7108 if the timer fired but has not yet reached
+    ``self._reconnect_timer.cancel()`` (``close()`` set it to None: about 1 close in 10), or
+    wait forever if the connection was dropped under it (see :func:`start_connecting`);
+    moomoo-api 9.6.5608 on ``self._net_mgr``, which its ``close()`` sets to None (most closes).
+    Against a reachable OpenD the connect takes milliseconds; against one that does not answer
+    the wait ends at ``timeout`` and the close goes ahead.
     """
     deadline = time.monotonic() + timeout
-    while getattr(ctx, "_reconnect_timer", None) is not None and time.monotonic() < deadline:
+    while not is_ready(ctx) and time.monotonic() < deadline:
         time.sleep(0.002)
 
 

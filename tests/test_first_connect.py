@@ -196,7 +196,7 @@ def test_a_context_closed_while_it_connects_leaves_no_sdk_thread_failing_or_aliv
                 for _ in range(100):
                     ctx = _host.start_connecting(sdk, "127.0.0.1", sim.port)
                     if wait_for_the_first_connect:
-                        _host.let_first_connect_start(ctx)
+                        _host.let_first_connect_settle(ctx)
                     _host.close_and_wait(ctx)
             deadline = time.monotonic() + 5
             while time.monotonic() < deadline and {t for t in threading.enumerate() if not t.daemon} - before:

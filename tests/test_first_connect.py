@@ -174,11 +174,10 @@ def test_load_buybacks_refuses_a_bad_connect_timeout_before_connecting(value):
 
 
 def test_a_context_closed_while_it_connects_leaves_no_sdk_thread_failing_or_alive():
-    """Ctrl-C or the connect timeout closes a context of ours before it is ready.  The SDKs then
-    had three ways to go wrong: the timer of the first connect, fired but not yet running,
-    failed on the attribute the close had cleared (a traceback on stderr, about 1 in 10); the
-    timer, already connecting, waited forever for a connection the close dropped; the callback
-    thread, which is not a daemon, was not stopped.  The last two kept the process from exiting."""
+    """Ctrl-C or the connect timeout closes a context of ours before it is ready.  The timer of
+    its first connect then failed in the SDK's thread, on an attribute the close had cleared (a
+    traceback on stderr: futu-api about 1 close in 10, moomoo-api 9.6 most closes), or waited
+    forever for a connection the close dropped, which kept the process from exiting."""
     import importlib
 
     from futu_buybacks import _host
